@@ -1,0 +1,35 @@
+# The two commands: `make run` serves on http://127.0.0.1:8000, `make test` checks everything.
+VENV := .venv
+BIN := $(VENV)/bin
+SYSTEM_PYTHON ?= $(shell command -v python3.11 || command -v python3)
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run migrate test lint format bench clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+migrate: install
+	$(BIN)/flask --app taskapi db upgrade
+
+run: migrate
+	$(BIN)/gunicorn wsgi:app
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,55 @@
+"""taskapi: a JSON API for each person's tasks, guarded by bearer tokens."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from . import database  # noqa: F401  (registers SQLite connection settings)
+from .auth import init_auth
+from .blueprints import accounts, health, tasks
+from .commands import register_commands
+from .config import check_config, engine_options, load_config
+from .errors import register_error_handlers
+from .extensions import db, jwt, migrate
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    """Build the app from the environment, or from ``config`` when given (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    configure(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, overrides: Mapping | None) -> None:
+    os.makedirs(app.instance_path, exist_ok=True)
+    if overrides is None:
+        if os.environ.get("APP_ENV", "development") != "production":
+            load_dotenv(os.path.join(app.root_path, os.pardir, ".env"))
+        app.config.update(load_config(os.environ, app.instance_path))
+    else:
+        app.config.update(load_config({"APP_ENV": "testing"}, app.instance_path))
+        app.config.update(overrides)
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
+    check_config(app.config)
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db)
+    init_auth(app, jwt)
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(health.bp)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(tasks.bp)

@@ -1,0 +1,137 @@
+"""Bearer-token authentication: the decorator every task view wears.
+
+flask-jwt-extended verifies the token; this module adds what the contract asks
+on top: required claims, the user id in the URL matching the token's, the
+user row created on first sight, and 401 problem+json for every failure.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import wraps
+
+from flask import Flask, abort, current_app, g
+from flask_jwt_extended import JWTManager, get_jwt, get_jwt_identity, verify_jwt_in_request
+from marshmallow import ValidationError, validate
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from .errors import problem
+from .extensions import db
+from .models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH, User
+
+# Better Auth ids are alphanumeric; other providers use UUIDs or "provider|id".
+USER_ID_PATTERN = re.compile(rf"[A-Za-z0-9._~:@|+=-]{{1,{USER_ID_MAX_LENGTH}}}")
+KNOWN_USERS_LIMIT = 100_000
+
+_is_email = validate.Email()
+
+
+def auth_required(view):
+    """Require a valid bearer token whose user id is the URL's ``user_id``."""
+
+    @wraps(view)
+    def wrapper(*args, user_id: str, **kwargs):
+        verify_jwt_in_request()
+        identity = get_jwt_identity()
+        if identity != user_id:
+            abort(403, "The access token does not grant access to this user's tasks.")
+        provision_user(identity, get_jwt())
+        g.user_id = identity
+        return view(*args, user_id=user_id, **kwargs)
+
+    return wrapper
+
+
+def is_valid_user_id(value: object) -> bool:
+    return isinstance(value, str) and USER_ID_PATTERN.fullmatch(value) is not None
+
+
+def provision_user(user_id: str, claims: dict) -> None:
+    """Create the user row the first time a user id is seen."""
+    known_users: set = current_app.extensions["taskapi.known_users"]
+    if user_id in known_users:
+        return
+    email, name = email_from_claims(claims), name_from_claims(claims)
+    try:
+        insert_user_if_missing(user_id, email, name)
+    except IntegrityError:
+        # The token's email belongs to another account: keep the user, drop the email.
+        db.session.rollback()
+        insert_user_if_missing(user_id, None, name)
+    if len(known_users) >= KNOWN_USERS_LIMIT:
+        known_users.clear()
+    known_users.add(user_id)
+
+
+def insert_user_if_missing(user_id: str, email: str | None, name: str | None) -> None:
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(User)
+        .values(id=user_id, email=email, name=name)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    db.session.execute(statement)
+    db.session.commit()
+
+
+def email_from_claims(claims: dict) -> str | None:
+    email = claims.get("email")
+    if not isinstance(email, str) or len(email) > EMAIL_MAX_LENGTH:
+        return None
+    try:
+        return _is_email(email).lower()
+    except ValidationError:
+        return None
+
+
+def name_from_claims(claims: dict) -> str | None:
+    name = claims.get("name")
+    if not isinstance(name, str) or "\x00" in name:
+        return None
+    name = name.strip()
+    return name if 0 < len(name) <= NAME_MAX_LENGTH else None
+
+
+def unauthorized(detail: str, *, token_sent: bool):
+    challenge = 'Bearer error="invalid_token"' if token_sent else "Bearer"
+    return problem(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+def register_jwt_callbacks(jwt: JWTManager) -> None:
+    """Make every flask-jwt-extended failure a 401 problem (its default is 422)."""
+
+    def invalid(*_args):
+        return unauthorized("The access token is invalid.", token_sent=True)
+
+    @jwt.unauthorized_loader
+    def missing_token(_reason):
+        return unauthorized(
+            "An 'Authorization: Bearer <token>' header is required.", token_sent=False
+        )
+
+    @jwt.expired_token_loader
+    def expired_token(_header, _data):
+        return unauthorized("The access token has expired.", token_sent=True)
+
+    @jwt.token_verification_loader
+    def has_required_claims(_header, data):
+        identity = data.get(current_app.config["JWT_IDENTITY_CLAIM"])
+        return "exp" in data and is_valid_user_id(identity)
+
+    jwt.invalid_token_loader(invalid)
+    jwt.token_verification_failed_loader(invalid)
+    jwt.revoked_token_loader(invalid)
+    jwt.needs_fresh_token_loader(invalid)
+    jwt.user_lookup_error_loader(invalid)
+
+
+def init_auth(app: Flask, jwt: JWTManager) -> None:
+    app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
+    app.config["JWT_ALGORITHM"] = "HS256"
+    app.config["JWT_DECODE_ALGORITHMS"] = ["HS256"]
+    app.config["JWT_DECODE_ISSUER"] = app.config.get("JWT_ISSUER")
+    app.config["JWT_DECODE_AUDIENCE"] = app.config.get("JWT_AUDIENCE")
+    app.extensions["taskapi.known_users"] = set()
+    jwt.init_app(app)
+    register_jwt_callbacks(jwt)

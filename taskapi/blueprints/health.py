@@ -1,0 +1,26 @@
+"""Liveness and readiness probes for the platform's health checks."""
+
+from flask import Blueprint
+from sqlalchemy import text
+
+from ..errors import problem
+from ..extensions import db
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process is up (the database is not touched)."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    """The database answers."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # any failure means "not ready"; the reason goes to the log only
+        db.session.rollback()
+        return problem(503, "The database is not reachable.")
+    return {"status": "ok", "database": "ok"}

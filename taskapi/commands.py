@@ -1,0 +1,33 @@
+"""Command-line tools: ``flask --app taskapi token USER_ID``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+from flask import Flask
+from flask_jwt_extended import create_access_token
+
+from .auth import is_valid_user_id
+
+
+@click.command("token")
+@click.argument("user_id")
+@click.option("--email", help="Email claim, stored when the user is first seen.")
+@click.option("--name", help="Name claim, stored when the user is first seen.")
+@click.option("--expires-in", type=click.IntRange(min=1), help="Lifetime in seconds.")
+def token_command(user_id: str, email: str | None, name: str | None, expires_in: int | None):
+    """Print an access token for USER_ID (for curl and scripts)."""
+    if not is_valid_user_id(user_id):
+        raise click.BadParameter(
+            "letters, digits and ._~:@|+=- only, at most 255", param_hint="USER_ID"
+        )
+    claims = {key: value for key, value in {"email": email, "name": name}.items() if value}
+    expires = timedelta(seconds=expires_in) if expires_in else None
+    click.echo(
+        create_access_token(identity=user_id, additional_claims=claims, expires_delta=expires)
+    )
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(token_command)

@@ -1,0 +1,110 @@
+"""Configuration read from the environment, with a fail-fast check for production.
+
+Every setting the contract names (section 7) is parsed here and nowhere else;
+the rest of the package reads ``current_app.config``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "production", "testing")
+MIN_SECRET_LENGTH = 32
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unusable; the app refuses to start."""
+
+
+def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
+    """Return the Flask config mapping for ``environ``."""
+    env = environ.get("APP_ENV", "development").strip().lower()
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}.")
+
+    database_url = environ.get("DATABASE_URL", "").strip() or default_sqlite_url(instance_path)
+    secret = environ.get("BETTER_AUTH_SECRET", "").strip()
+    if not secret and env == "development":
+        secret = development_secret(instance_path)
+
+    return {
+        "APP_ENV": env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
+        "JWT_SECRET_KEY": secret,
+        "JWT_IDENTITY_CLAIM": environ.get("JWT_IDENTITY_CLAIM", "sub").strip() or "sub",
+        "JWT_ACCESS_TOKEN_EXPIRES": parse_int(environ, "JWT_ACCESS_TOKEN_EXPIRES", 3600, minimum=1),
+        "JWT_ISSUER": environ.get("JWT_ISSUER", "").strip() or None,
+        "JWT_AUDIENCE": environ.get("JWT_AUDIENCE", "").strip() or None,
+        "MAX_CONTENT_LENGTH": parse_int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1),
+        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+    }
+
+
+def check_config(config: Mapping) -> None:
+    """Refuse to run with settings that are unsafe or unusable."""
+    secret = config.get("JWT_SECRET_KEY") or ""
+    if config.get("APP_ENV") == "production" and len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"BETTER_AUTH_SECRET must be set to at least {MIN_SECRET_LENGTH} characters "
+            "in production (generate one with: openssl rand -base64 32)."
+        )
+    if not secret:
+        raise ConfigError("BETTER_AUTH_SECRET is not set.")
+
+
+def engine_options(database_url: str) -> dict:
+    """Connection settings: a bounded connect time and checked pooled connections."""
+    if database_url.startswith("sqlite"):
+        # timeout is SQLite's busy timeout: writers wait for the lock instead of failing.
+        return {"connect_args": {"timeout": CONNECT_TIMEOUT_SECONDS}}
+    return {
+        "pool_pre_ping": True,
+        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    }
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept ``postgres://`` (Heroku, Neon) and driverless URLs; the driver is psycopg2.
+
+    SQLAlchemy rejects ``postgres://`` and, since 2.1, maps ``postgresql://`` to psycopg 3.
+    """
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url.removeprefix(scheme)
+    return url
+
+
+def default_sqlite_url(instance_path: str) -> str:
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(instance_path) / 'taskapi.sqlite3'}"
+
+
+def development_secret(instance_path: str) -> str:
+    """A random secret kept in the instance folder, so tokens survive restarts."""
+    path = Path(instance_path) / "dev-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def parse_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}.")
+    return value

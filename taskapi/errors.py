@@ -1,0 +1,78 @@
+"""One error shape for the whole app: RFC 9457 problem+json.
+
+Routing, HTTP, validation, database and unexpected errors all end here, so no
+client ever sees HTML, a stack trace or a database message.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask import Flask, Response, current_app, json
+from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError, TimeoutError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    errors: dict | None = None,
+    headers: dict | None = None,
+    response: Response | None = None,
+) -> Response:
+    """Build a problem+json response, reusing ``response`` (and its headers) if given."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors is not None:
+        body["errors"] = errors
+    response = response or Response()
+    response.status_code = status
+    response.set_data(json.dumps(body))
+    response.mimetype = PROBLEM_MIMETYPE
+    response.headers.update(headers or {})
+    return response
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    # get_response() keeps headers such as Allow (405) and Retry-After (429).
+    return problem(error.code or 500, error.description, response=error.get_response())
+
+
+def handle_validation_error(error: ValidationError) -> Response:
+    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    return problem(400, "The request is invalid.", errors=messages)
+
+
+def handle_database_error(error: SQLAlchemyError) -> Response:
+    if is_unavailable(error):
+        # The class name is enough: driver messages can carry host names and SQL.
+        current_app.logger.warning("database unavailable: %s", type(error).__name__)
+        return problem(
+            503, "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
+        )
+    current_app.logger.exception("database error")
+    return problem(500, InternalServerError.description)
+
+
+def handle_unexpected_error(error: Exception) -> Response:
+    current_app.logger.exception("unhandled exception")
+    return problem(500, InternalServerError.description)
+
+
+def is_unavailable(error: SQLAlchemyError) -> bool:
+    """True for errors that mean the database cannot be reached or is busy right now."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | TimeoutError)
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(SQLAlchemyError, handle_database_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: they validate every request body and shape every response."""

@@ -1,0 +1,45 @@
+"""Fields stricter than marshmallow's defaults, as the contract asks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from marshmallow import ValidationError, fields
+
+
+def reject_nul(value: str) -> None:
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+
+
+class Text(fields.String):
+    """A string that never contains NUL (PostgreSQL cannot store it)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.insert(0, reject_nul)
+
+
+class TrimmedText(Text):
+    """A string with surrounding white space removed before validation."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON ``true`` and ``false``; no "yes", 1 or "true"."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class UTCDateTime(fields.DateTime):
+    """RFC 3339 in UTC with a ``Z`` suffix: ``2026-11-26T07:00:00.123456Z``."""
+
+    def _serialize(self, value: datetime | None, attr, obj, **kwargs) -> str | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
