@@ -12,7 +12,7 @@ from . import database  # noqa: F401  (registers SQLite connection settings)
 from .auth import init_auth
 from .blueprints import accounts, health, tasks
 from .commands import register_commands
-from .config import check_config, engine_options, load_config
+from .config import check_config, engine_options, load_config, normalize_database_url
 from .errors import register_error_handlers
 from .extensions import db, jwt, migrate
 
@@ -37,9 +37,9 @@ def configure(app: Flask, overrides: Mapping | None) -> None:
     else:
         app.config.update(load_config({"APP_ENV": "testing"}, app.instance_path))
         app.config.update(overrides)
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
-    )
+    database_url = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(database_url))
     check_config(app.config)
 
 

@@ -6,6 +6,7 @@ client ever sees HTML, a stack trace or a database message.
 
 from __future__ import annotations
 
+import sqlite3
 from http import HTTPStatus
 
 from flask import Flask, Response, current_app, json
@@ -14,6 +15,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError, Timeou
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_MIMETYPE = "application/problem+json"
+# Connection exceptions, rollbacks (serialization, deadlock), insufficient
+# resources, operator intervention (shutdown, restart).
+RETRYABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")
 
 
 def problem(
@@ -65,10 +69,21 @@ def handle_unexpected_error(error: Exception) -> Response:
 
 
 def is_unavailable(error: SQLAlchemyError) -> bool:
-    """True for errors that mean the database cannot be reached or is busy right now."""
+    """True when the database cannot be reached or is busy: worth retrying (503).
+
+    Other operational errors (SQLite's "no such table", say) are bugs: 500.
+    """
+    if isinstance(error, TimeoutError):  # no pooled connection came free in time
+        return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, OperationalError | TimeoutError)
+    if not isinstance(error, OperationalError):
+        return False
+    if isinstance(error.orig, sqlite3.Error):
+        return error.orig.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED")
+    sqlstate = getattr(error.orig, "pgcode", None)
+    # No SQLSTATE: the connection failed before the server answered.
+    return sqlstate is None or sqlstate.startswith(RETRYABLE_SQLSTATE_CLASSES)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -13,8 +13,7 @@ from ..schemas.tasks import complete_schema, task_schema, task_update_schema, ta
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
 
-# Ids outside the column's range cannot exist: the router answers 404 for them.
-TASK_URL = f"/<int(min=1, max={TASK_ID_MAX}):task_id>"
+TASK_URL = "/<int:task_id>"
 
 
 @bp.get("")
@@ -31,7 +30,8 @@ def list_tasks(user_id: str):
 @auth_required
 def create_task(user_id: str):
     """Create a task."""
-    task = Task(user_id=user_id, **load_json(task_schema))
+    now = utcnow()
+    task = Task(user_id=user_id, created_at=now, updated_at=now, **load_json(task_schema))
     db.session.add(task)
     db.session.commit()
     location = url_for("tasks.get_task", user_id=user_id, task_id=task.id)
@@ -42,7 +42,7 @@ def create_task(user_id: str):
 @auth_required
 def get_task(user_id: str, task_id: int):
     """Get one task."""
-    task = db.session.scalar(select(Task).where(Task.id == task_id, Task.user_id == user_id))
+    task = db.session.scalar(select(Task).where(*owned_task(user_id, task_id)))
     return task_schema.dump(task or abort_not_found())
 
 
@@ -70,7 +70,7 @@ def complete_task(user_id: str, task_id: int):
 @auth_required
 def delete_task(user_id: str, task_id: int):
     """Delete a task."""
-    result = db.session.execute(delete(Task).where(Task.id == task_id, Task.user_id == user_id))
+    result = db.session.execute(delete(Task).where(*owned_task(user_id, task_id)))
     db.session.commit()
     if result.rowcount == 0:
         abort_not_found()
@@ -81,13 +81,20 @@ def write_task(user_id: str, task_id: int, **values) -> Task:
     """Apply ``values`` in one atomic UPDATE ... RETURNING, or answer 404."""
     task = db.session.scalar(
         update(Task)
-        .where(Task.id == task_id, Task.user_id == user_id)
+        .where(*owned_task(user_id, task_id))
         .values(**values, updated_at=utcnow())
         .returning(Task),
         execution_options={"synchronize_session": False},
     )
     db.session.commit()
     return task or abort_not_found()
+
+
+def owned_task(user_id: str, task_id: int) -> tuple:
+    """The WHERE clause for one of the user's tasks."""
+    if task_id > TASK_ID_MAX:  # cannot exist, and the database would reject the number
+        abort_not_found()
+    return Task.id == task_id, Task.user_id == user_id
 
 
 def abort_not_found():

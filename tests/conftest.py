@@ -1,0 +1,118 @@
+"""Fixtures: one app per database backend, a client, and token helpers.
+
+Every test runs against SQLite and, when ``TEST_DATABASE_URL`` names a
+PostgreSQL server, against a fresh PostgreSQL database created for this run
+and dropped after it. The schema comes from the migrations, as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import flask_migrate
+import jwt as pyjwt
+import pytest
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import make_url
+
+from taskapi import create_app
+from taskapi.extensions import db
+from taskapi.models import Task, User
+
+SECRET = "test-secret-" + "x" * 60
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+BACKENDS = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
+
+
+def make_token(user_id: str | None = "alice", *, secret: str = SECRET, **claims) -> str:
+    """An HS256 token like Better Auth's; a claim set to None is left out."""
+    now = int(time.time())
+    payload = {"sub": user_id, "iat": now, "exp": now + 3600} | claims
+    payload = {key: value for key, value in payload.items() if value is not None}
+    return pyjwt.encode(payload, secret, algorithm="HS256")
+
+
+def bearer(user_id: str = "alice", **claims) -> dict:
+    return {"Authorization": f"Bearer {make_token(user_id, **claims)}"}
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'taskapi.sqlite3'}"
+        return
+    server = make_url(TEST_DATABASE_URL).set(drivername="postgresql+psycopg2")
+    name = f"taskapi_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_app(database_url: str, **config):
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "JWT_SECRET_KEY": SECRET,
+            "SECRET_KEY": SECRET,
+            **config,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def migrated_app(database_url):
+    app = make_app(database_url)
+    with app.app_context():
+        flask_migrate.upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(migrated_app):
+    """The migrated app; every row a test writes is removed after it."""
+    yield migrated_app
+    with migrated_app.app_context():
+        db.session.execute(delete(Task))
+        db.session.execute(delete(User))
+        db.session.commit()
+        migrated_app.extensions["taskapi.known_users"].clear()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def backend(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
+
+
+@pytest.fixture
+def create_task(client):
+    """Create a task through the API and return its JSON."""
+
+    def create(user_id: str = "alice", **fields):
+        body = {"title": "A task"} | fields
+        response = client.post(f"/api/{user_id}/tasks", json=body, headers=bearer(user_id))
+        assert response.status_code == 201, response.json
+        return response.json
+
+    return create
