@@ -6,12 +6,14 @@ from datetime import timedelta
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from flask_jwt_extended import create_access_token
 
 from .auth import is_valid_user_id
 
 
 @click.command("token")
+@with_appcontext
 @click.argument("user_id")
 @click.option("--email", help="Email claim, stored when the user is first seen.")
 @click.option("--name", help="Name claim, stored when the user is first seen.")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from contextlib import contextmanager
+from pathlib import Path
 
 import flask_migrate
 import jwt as pyjwt
@@ -38,10 +40,11 @@ def bearer(user_id: str = "alice", **claims) -> dict:
     return {"Authorization": f"Bearer {make_token(user_id, **claims)}"}
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request, tmp_path_factory):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'taskapi.sqlite3'}"
+@contextmanager
+def fresh_database(backend: str, folder: Path):
+    """Yield the URL of a new, empty database; PostgreSQL ones are dropped after."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / f'taskapi-{uuid.uuid4().hex[:8]}.sqlite3'}"
         return
     server = make_url(TEST_DATABASE_URL).set(drivername="postgresql+psycopg2")
     name = f"taskapi_test_{uuid.uuid4().hex[:12]}"
@@ -54,6 +57,12 @@ def database_url(request, tmp_path_factory):
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 def make_app(database_url: str, **config):

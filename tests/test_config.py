@@ -1,0 +1,90 @@
+"""Configuration from the environment (contract section 7), and refusing weak production config."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskapi import create_app
+from taskapi.config import ConfigError, load_config, normalize_database_url
+
+STRONG_SECRET = "s" * 43
+
+
+@pytest.fixture
+def environ(monkeypatch, tmp_path):
+    for name in ("APP_ENV", "BETTER_AUTH_SECRET", "DATABASE_URL", "JWT_ACCESS_TOKEN_EXPIRES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'config.sqlite3'}")
+    return monkeypatch
+
+
+@pytest.mark.parametrize("secret", [None, "", "too-short-secret"])
+def test_production_refuses_missing_or_short_secret(environ, secret):
+    environ.setenv("APP_ENV", "production")
+    if secret is not None:
+        environ.setenv("BETTER_AUTH_SECRET", secret)
+    with pytest.raises(ConfigError, match="BETTER_AUTH_SECRET"):
+        create_app()
+
+
+def test_production_starts_with_a_strong_secret(environ):
+    environ.setenv("APP_ENV", "production")
+    environ.setenv("BETTER_AUTH_SECRET", STRONG_SECRET)
+    environ.setenv("DATABASE_URL", "postgres://user:pw@db.example.neon.tech/app?sslmode=require")
+    environ.setenv("JWT_ACCESS_TOKEN_EXPIRES", "900")
+    app = create_app()
+    assert app.config["JWT_SECRET_KEY"] == STRONG_SECRET
+    assert app.config["JWT_ACCESS_TOKEN_EXPIRES"] == 900
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    assert url == "postgresql+psycopg2://user:pw@db.example.neon.tech/app?sslmode=require"
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"]["connect_timeout"] == 10
+    assert options["pool_pre_ping"] is True
+
+
+def test_development_needs_no_configuration(tmp_path):
+    config = load_config({}, str(tmp_path))
+    assert config["APP_ENV"] == "development"
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'taskapi.sqlite3'}"
+    assert len(config["JWT_SECRET_KEY"]) >= 32
+    # The same secret after a restart, so tokens keep working.
+    assert load_config({}, str(tmp_path))["JWT_SECRET_KEY"] == config["JWT_SECRET_KEY"]
+    assert (tmp_path / "dev-secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_development_secret_differs_per_instance_folder(tmp_path):
+    first = load_config({}, str(tmp_path / "a"))["JWT_SECRET_KEY"]
+    assert first != load_config({}, str(tmp_path / "b"))["JWT_SECRET_KEY"]
+
+
+def test_explicit_secret_wins_in_development(tmp_path):
+    config = load_config({"BETTER_AUTH_SECRET": STRONG_SECRET}, str(tmp_path))
+    assert config["JWT_SECRET_KEY"] == STRONG_SECRET
+    assert not (tmp_path / "dev-secret").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u@h/db", "postgresql+psycopg2://u@h/db"),
+        ("postgresql://u@h/db?sslmode=require", "postgresql+psycopg2://u@h/db?sslmode=require"),
+        ("postgresql+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_database_url_forms(url, expected):
+    assert normalize_database_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"APP_ENV": "staging"},
+        {"JWT_ACCESS_TOKEN_EXPIRES": "an hour"},
+        {"JWT_ACCESS_TOKEN_EXPIRES": "0"},
+        {"MAX_CONTENT_LENGTH": "-5"},
+    ],
+)
+def test_bad_values_are_refused_with_the_variable_named(tmp_path, environ):
+    with pytest.raises(ConfigError, match=next(iter(environ))):
+        load_config(environ | {"BETTER_AUTH_SECRET": STRONG_SECRET}, str(tmp_path))
