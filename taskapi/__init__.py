@@ -41,6 +41,7 @@ def configure(app: Flask, overrides: Mapping | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(database_url))
     check_config(app.config)
+    app.logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
 
 
 def register_extensions(app: Flask) -> None:

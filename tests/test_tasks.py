@@ -55,6 +55,7 @@ def test_crud_round_trip(client):
     deleted = client.delete(created.headers["Location"], headers=headers)
     assert deleted.status_code == 204
     assert deleted.data == b""
+    assert "Content-Type" not in deleted.headers
     assert client.get(created.headers["Location"], headers=headers).status_code == 404
     assert client.get("/api/alice/tasks", headers=headers).json == []
 

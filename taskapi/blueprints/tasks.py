@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, url_for
+from flask import Blueprint, Response, abort, url_for
 from sqlalchemy import delete, select, update
 
 from ..auth import auth_required
@@ -74,7 +74,7 @@ def delete_task(user_id: str, task_id: int):
     db.session.commit()
     if result.rowcount == 0:
         abort_not_found()
-    return "", 204
+    return no_content()
 
 
 def write_task(user_id: str, task_id: int, **values) -> Task:
@@ -95,6 +95,12 @@ def owned_task(user_id: str, task_id: int) -> tuple:
     if task_id > TASK_ID_MAX:  # cannot exist, and the database would reject the number
         abort_not_found()
     return Task.id == task_id, Task.user_id == user_id
+
+
+def no_content() -> Response:
+    response = Response(status=204)
+    del response.headers["Content-Type"]  # there is no body to describe
+    return response
 
 
 def abort_not_found():
