@@ -13,9 +13,9 @@ from functools import wraps
 from flask import Flask, abort, current_app, g
 from flask_jwt_extended import JWTManager, get_jwt, get_jwt_identity, verify_jwt_in_request
 from marshmallow import ValidationError, validate
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from .database import insert
 from .errors import problem
 from .extensions import db
 from .models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH, User
@@ -65,9 +65,8 @@ def provision_user(user_id: str, claims: dict) -> None:
 
 
 def insert_user_if_missing(user_id: str, email: str | None, name: str | None) -> None:
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(User)
+        insert(User)
         .values(id=user_id, email=email, name=name)
         .on_conflict_do_nothing(index_elements=["id"])
     )

@@ -1,4 +1,4 @@
-"""Command-line tools: ``flask --app taskapi token USER_ID``."""
+"""Command-line tools: ``flask --app taskapi token USER_ID`` and housekeeping."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from flask_jwt_extended import create_access_token
 
 from .auth import is_valid_user_id
+from .idempotency import purge_expired
 
 
 @click.command("token")
@@ -31,5 +32,13 @@ def token_command(user_id: str, email: str | None, name: str | None, expires_in:
     )
 
 
+@click.command("purge-idempotency-keys")
+@with_appcontext
+def purge_idempotency_keys_command():
+    """Delete Idempotency-Key records older than 24 hours (run it daily)."""
+    click.echo(f"Deleted {purge_expired()} expired idempotency keys.")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(token_command)
+    app.cli.add_command(purge_idempotency_keys_command)

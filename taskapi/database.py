@@ -1,9 +1,12 @@
-"""Per-connection settings for SQLite, the zero-configuration default database."""
+"""Database helpers: SQLite connection settings, and inserts that ignore conflicts."""
 
 import sqlite3
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+
+from .extensions import db
 
 
 @event.listens_for(Engine, "connect")
@@ -16,3 +19,9 @@ def configure_sqlite(dbapi_connection, _record) -> None:
     # WAL lets readers proceed while a gunicorn worker writes.
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()
+
+
+def insert(model):
+    """An INSERT that supports ``on_conflict_do_nothing`` on PostgreSQL and SQLite."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, url_for
-from sqlalchemy import delete, select, update
+from flask import Blueprint, Response, abort, jsonify, request, url_for
+from marshmallow import ValidationError
+from sqlalchemy import delete, exists, select, update
 
 from ..auth import auth_required
 from ..bodies import load_json
+from ..etags import etag_of, has_if_match, if_match_condition
 from ..extensions import db
+from ..idempotency import idempotency_key, run_once
 from ..models import TASK_ID_MAX, Task, utcnow
-from ..schemas.tasks import complete_schema, task_schema, task_update_schema, tasks_schema
+from ..pagination import (
+    BadCursor,
+    TaskQuery,
+    count_tasks,
+    decode_cursor,
+    encode_cursor,
+    fetch_page,
+)
+from ..schemas.tasks import (
+    complete_schema,
+    task_list_query_schema,
+    task_schema,
+    task_update_schema,
+    tasks_schema,
+)
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
 
@@ -19,31 +36,54 @@ TASK_URL = "/<int:task_id>"
 @bp.get("")
 @auth_required
 def list_tasks(user_id: str):
-    """List the user's tasks, newest first."""
-    tasks = db.session.scalars(
-        select(Task).where(Task.user_id == user_id).order_by(Task.created_at.desc(), Task.id.desc())
-    )
-    return tasks_schema.dump(tasks)
+    """List the user's tasks: filtered, sorted, one page at a time."""
+    args = task_list_query_schema.load(request.args)
+    query = TaskQuery(user_id, args["status"], args["q"], args["sort"])
+    try:
+        after = decode_cursor(query, args["cursor"]) if args["cursor"] else None
+    except BadCursor as error:
+        raise ValidationError({"cursor": [str(error)]}) from None
+    page = fetch_page(query, args["limit"], after)
+    response = jsonify(tasks_schema.dump(page.tasks))
+    response.headers["X-Total-Count"] = str(count_tasks(query))
+    if page.next_position:
+        next_args = {key: value for key, value in args.items() if value}
+        next_args["cursor"] = encode_cursor(query, page.next_position)
+        next_url = url_for("tasks.list_tasks", user_id=user_id, _external=True, **next_args)
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return response
 
 
 @bp.post("")
 @auth_required
 def create_task(user_id: str):
-    """Create a task."""
-    now = utcnow()
-    task = Task(user_id=user_id, created_at=now, updated_at=now, **load_json(task_schema))
-    db.session.add(task)
+    """Create a task; with an Idempotency-Key, at most once."""
+    fields = load_json(task_schema)
+    key = idempotency_key()
+
+    def create() -> Response:
+        now = utcnow()
+        task = Task(user_id=user_id, created_at=now, updated_at=now, **fields)
+        db.session.add(task)
+        db.session.flush()
+        location = url_for("tasks.get_task", user_id=user_id, task_id=task.id)
+        return task_response(task, 201, Location=location)
+
+    if key is not None:
+        return run_once(user_id, key, create)
+    response = create()
     db.session.commit()
-    location = url_for("tasks.get_task", user_id=user_id, task_id=task.id)
-    return task_schema.dump(task), 201, {"Location": location}
+    return response
 
 
 @bp.get(TASK_URL)
 @auth_required
 def get_task(user_id: str, task_id: int):
-    """Get one task."""
+    """Get one task; 304 when If-None-Match names its current ETag."""
     task = db.session.scalar(select(Task).where(*owned_task(user_id, task_id)))
-    return task_schema.dump(task or abort_not_found())
+    if task is None:
+        abort_not_found()
+    return task_response(task).make_conditional(request)
 
 
 @bp.put(TASK_URL)
@@ -52,8 +92,7 @@ def get_task(user_id: str, task_id: int):
 def update_task(user_id: str, task_id: int):
     """Update the fields sent; the others keep their values."""
     changes = load_json(task_update_schema)
-    task = write_task(user_id, task_id, **changes)
-    return task_schema.dump(task)
+    return task_response(write_task(user_id, task_id, **changes))
 
 
 @bp.patch(f"{TASK_URL}/complete")
@@ -62,32 +101,43 @@ def complete_task(user_id: str, task_id: int):
     """Toggle ``completed``, or set it from an optional ``{"completed": bool}``."""
     body = load_json(complete_schema, optional=True)
     completed = ~Task.completed if body is None else body["completed"]
-    task = write_task(user_id, task_id, completed=completed)
-    return task_schema.dump(task)
+    return task_response(write_task(user_id, task_id, completed=completed))
 
 
 @bp.delete(TASK_URL)
 @auth_required
 def delete_task(user_id: str, task_id: int):
     """Delete a task."""
-    result = db.session.execute(delete(Task).where(*owned_task(user_id, task_id)))
-    db.session.commit()
+    result = db.session.execute(
+        delete(Task).where(*owned_task(user_id, task_id), if_match_condition(task_id))
+    )
     if result.rowcount == 0:
-        abort_not_found()
+        abort_missing_or_stale(user_id, task_id)
+    db.session.commit()
     return no_content()
 
 
 def write_task(user_id: str, task_id: int, **values) -> Task:
-    """Apply ``values`` in one atomic UPDATE ... RETURNING, or answer 404."""
+    """Apply ``values`` in one atomic UPDATE ... RETURNING, checking If-Match in it."""
     task = db.session.scalar(
         update(Task)
-        .where(*owned_task(user_id, task_id))
-        .values(**values, updated_at=utcnow())
+        .where(*owned_task(user_id, task_id), if_match_condition(task_id))
+        .values(**values, version=Task.version + 1, updated_at=utcnow())
         .returning(Task),
         execution_options={"synchronize_session": False},
     )
+    if task is None:
+        abort_missing_or_stale(user_id, task_id)
     db.session.commit()
-    return task or abort_not_found()
+    return task
+
+
+def task_response(task: Task, status: int = 200, **headers: str) -> Response:
+    response = jsonify(task_schema.dump(task))
+    response.status_code = status
+    response.set_etag(etag_of(task))
+    response.headers.update(headers)
+    return response
 
 
 def owned_task(user_id: str, task_id: int) -> tuple:
@@ -95,6 +145,14 @@ def owned_task(user_id: str, task_id: int) -> tuple:
     if task_id > TASK_ID_MAX:  # cannot exist, and the database would reject the number
         abort_not_found()
     return Task.id == task_id, Task.user_id == user_id
+
+
+def abort_missing_or_stale(user_id: str, task_id: int):
+    """After a write matched no row: 412 if the task exists but If-Match is stale, else 404."""
+    db.session.rollback()
+    if has_if_match() and db.session.scalar(select(exists().where(*owned_task(user_id, task_id)))):
+        abort(412, "The task has changed since the ETag in If-Match; fetch it and retry.")
+    abort_not_found()
 
 
 def no_content() -> Response:

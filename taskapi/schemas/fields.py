@@ -36,8 +36,21 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class UTCDateTime(fields.DateTime):
-    """RFC 3339 in UTC with a ``Z`` suffix: ``2026-11-26T07:00:00.123456Z``."""
+class UTCDateTime(fields.AwareDateTime):
+    """RFC 3339 in UTC with a ``Z`` suffix: ``2026-11-26T07:00:00.123456Z``.
+
+    On input an explicit offset is required (a time without one is ambiguous);
+    the value is converted to UTC.
+    """
+
+    default_error_messages = {
+        "invalid_awareness": "Not a valid time with an offset (e.g. 2026-11-26T07:00:00Z)."
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+        if not isinstance(value, str):
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
 
     def _serialize(self, value: datetime | None, attr, obj, **kwargs) -> str | None:
         if value is None:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
-from ..models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+from ..models import DESCRIPTION_MAX_LENGTH, PRIORITIES, TITLE_MAX_LENGTH
 from .fields import StrictBoolean, Text, TrimmedText, UTCDateTime
 
 READ_ONLY_FIELDS = ("id", "user_id", "created_at", "updated_at")
@@ -20,6 +29,8 @@ class TaskSchema(Schema):
         allow_none=True, load_default=None, validate=validate.Length(max=DESCRIPTION_MAX_LENGTH)
     )
     completed = StrictBoolean(load_default=False)
+    due_at = UTCDateTime(allow_none=True, load_default=None)
+    priority = fields.String(load_default="normal", validate=validate.OneOf(PRIORITIES))
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
@@ -43,11 +54,14 @@ class TaskUpdateSchema(TaskSchema):
     title = TrimmedText(validate=validate.Length(1, TITLE_MAX_LENGTH))
     description = Text(allow_none=True, validate=validate.Length(max=DESCRIPTION_MAX_LENGTH))
     completed = StrictBoolean()
+    due_at = UTCDateTime(allow_none=True)
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
 
     @validates_schema
     def require_a_field(self, data, **kwargs):
         if not data:
-            raise ValidationError("Send at least one of: title, description, completed.")
+            writable = ", ".join(self.load_fields)
+            raise ValidationError(f"Send at least one of: {writable}.")
 
 
 class CompleteSchema(Schema):
@@ -59,7 +73,41 @@ class CompleteSchema(Schema):
         unknown = RAISE
 
 
+STATUSES = ("all", "pending", "completed", "overdue")
+SORT_KEYS = ("created_at", "updated_at", "title", "due_at", "priority")
+SORTS = SORT_KEYS + tuple(f"-{key}" for key in SORT_KEYS)
+LIST_LIMIT_MAX = 500
+QUERY_MAX_LENGTH = 200
+
+
+class TaskListQuerySchema(Schema):
+    """Query parameters of ``GET /api/{user_id}/tasks`` (contract section 4.1)."""
+
+    status = fields.String(load_default="all", validate=validate.OneOf(STATUSES))
+    q = Text(load_default="", validate=validate.Length(max=QUERY_MAX_LENGTH))
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORTS))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=1000))
+
+    class Meta:
+        # Other parameters (a cache-busting "_=123", say) are ignored, as most APIs do.
+        unknown = EXCLUDE
+
+    @pre_load
+    def single_values(self, args, **kwargs):
+        """Take a MultiDict of query arguments; each known one may appear once."""
+        repeated = {
+            name: ["Give this parameter once."]
+            for name in self.fields
+            if len(args.getlist(name)) > 1
+        }
+        if repeated:
+            raise ValidationError(repeated)
+        return args.to_dict()
+
+
 task_schema = TaskSchema()
 tasks_schema = TaskSchema(many=True)
 task_update_schema = TaskUpdateSchema()
 complete_schema = CompleteSchema()
+task_list_query_schema = TaskListQuerySchema()

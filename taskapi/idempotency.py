@@ -1,0 +1,124 @@
+"""Idempotency-Key on POST: a retried create returns the first response.
+
+The key row is inserted first, in the same transaction that creates the
+task, and filled with the response before commit. A concurrent request with
+the same key waits on that row (PostgreSQL's ON CONFLICT waits for the other
+transaction; SQLite has one writer at a time) and then replays the stored
+response, so the same key never creates two tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+from flask import Response, abort, request
+from marshmallow import ValidationError
+from sqlalchemy import delete
+
+from .database import insert
+from .extensions import db
+from .models import IDEMPOTENCY_KEY_MAX_LENGTH, IdempotencyKey, utcnow
+
+KEY_LIFETIME = timedelta(hours=24)
+HEADER = "Idempotency-Key"
+REPLAYED_HEADERS = ("Location", "ETag")
+
+
+def idempotency_key() -> str | None:
+    """The request's key, or None; 400 for one that is empty, too long or not printable ASCII."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not 0 < len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH or not key.isascii() or not key.isprintable():
+        raise ValidationError(
+            {HEADER: [f"Must be 1-{IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters."]}
+        )
+    return key
+
+
+def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response:
+    """Run ``create`` (which must not commit) once per user and key, else replay."""
+    request_hash = hashlib.sha256(canonical_body()).hexdigest()
+    for _attempt in range(3):
+        if claim_key(user_id, key, request_hash):
+            break
+        stored = db.session.get(IdempotencyKey, (user_id, key), populate_existing=True)
+        if stored is None or stored.created_at < utcnow() - KEY_LIFETIME:
+            forget_expired(user_id, key)
+            continue
+        if stored.request_hash != request_hash:
+            abort(409, f"This {HEADER} was used with a different request body.")
+        if stored.status_code is not None:
+            return replay(stored)
+    else:
+        abort(409, f"This {HEADER} is in use; retry shortly.")
+
+    response = create()
+    stored = db.session.get(IdempotencyKey, (user_id, key))
+    stored.status_code = response.status_code
+    stored.headers = json.dumps(
+        {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
+    )
+    stored.body = response.get_data(as_text=True)
+    db.session.commit()
+    return response
+
+
+def claim_key(user_id: str, key: str, request_hash: str) -> bool:
+    """Insert the key row; False if it exists (after waiting for its writer)."""
+    statement = (
+        insert(IdempotencyKey)
+        .values(user_id=user_id, key=key, request_hash=request_hash, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(IdempotencyKey.key)
+    )
+    claimed = db.session.execute(statement).first() is not None
+    if claimed:
+        # Keep the table small: this user's expired keys go as new ones come.
+        db.session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.created_at < utcnow() - KEY_LIFETIME,
+            )
+        )
+    else:
+        db.session.rollback()
+    return claimed
+
+
+def forget_expired(user_id: str, key: str) -> None:
+    db.session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at < utcnow() - KEY_LIFETIME,
+        )
+    )
+    db.session.commit()
+
+
+def replay(stored: IdempotencyKey) -> Response:
+    response = Response(stored.body, status=stored.status_code, mimetype="application/json")
+    response.headers.update(json.loads(stored.headers or "{}"))
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def canonical_body() -> bytes:
+    """The body as JSON with sorted keys, so formatting does not make it "different"."""
+    body = json.loads(request.get_data())
+    return json.dumps(
+        [request.path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+
+
+def purge_expired() -> int:
+    """Delete every expired key; returns how many."""
+    result = db.session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - KEY_LIFETIME)
+    )
+    db.session.commit()
+    return result.rowcount
