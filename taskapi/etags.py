@@ -28,7 +28,7 @@ def if_match_condition(task_id: int) -> ColumnElement[bool]:
         return true()
     versions = []
     for tag in request.if_match.as_set():  # strong tags only
-        tag_id, _, version = tag.partition(".")
+        tag_id, _, version = (tag or "").partition(".")  # werkzeug gives None for ""
         if tag_id == str(task_id) and version.isdigit():
             versions.append(int(version))
     return Task.version.in_(versions)

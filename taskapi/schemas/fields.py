@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from marshmallow import ValidationError, fields
+
+
+RFC3339_WITHOUT_OFFSET = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,6})?", re.ASCII)
+RFC3339 = re.compile(RFC3339_WITHOUT_OFFSET.pattern + r"([Zz]|[+-]\d\d:\d\d)", re.ASCII)
 
 
 def reject_nul(value: str) -> None:
@@ -48,7 +53,9 @@ class UTCDateTime(fields.AwareDateTime):
     }
 
     def _deserialize(self, value, attr, data, **kwargs) -> datetime:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not RFC3339.fullmatch(value):
+            if isinstance(value, str) and RFC3339_WITHOUT_OFFSET.fullmatch(value):
+                raise self.make_error("invalid_awareness", awareness="aware")
             raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
         return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
 
