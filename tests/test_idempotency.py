@@ -126,10 +126,10 @@ def test_concurrent_duplicates_create_exactly_one_task(app, client):
     for round_ in range(3):
         barrier = Barrier(8)
 
-        def send(_n, key=f"race-{round_}", barrier=barrier):
+        def send(_n, key=f"race-{round_}", title=f"race {round_}", barrier=barrier):
             test_client = app.test_client()
             barrier.wait()
-            return post(test_client, {"title": f"race {round_}"}, key)
+            return post(test_client, {"title": title}, key)
 
         with ThreadPoolExecutor(8) as pool:
             responses = list(pool.map(send, range(8)))

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from marshmallow import ValidationError, fields
 
-
 RFC3339_WITHOUT_OFFSET = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,6})?", re.ASCII)
 RFC3339 = re.compile(RFC3339_WITHOUT_OFFSET.pattern + r"([Zz]|[+-]\d\d:\d\d)", re.ASCII)
 
