@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from dotenv import load_dotenv
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import database  # noqa: F401  (registers SQLite connection settings)
 from .auth import init_auth
@@ -21,6 +22,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     """Build the app from the environment, or from ``config`` when given (tests)."""
     app = Flask(__name__, instance_relative_config=True)
     configure(app, config)
+    trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -42,6 +44,16 @@ def configure(app: Flask, overrides: Mapping | None) -> None:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(database_url))
     check_config(app.config)
     app.logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind N proxies (a PaaS router), take client address, scheme and host from them.
+
+    Absolute URLs (the Link header) then say https:// and the public host.
+    """
+    hops = app.config.get("TRUSTED_PROXIES", 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
 
 def register_extensions(app: Flask) -> None:

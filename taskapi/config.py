@@ -42,6 +42,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "JWT_AUDIENCE": environ.get("JWT_AUDIENCE", "").strip() or None,
         "MAX_CONTENT_LENGTH": parse_int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "TRUSTED_PROXIES": parse_int(environ, "TRUSTED_PROXIES", 0, minimum=0),
     }
 
 

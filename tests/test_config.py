@@ -7,6 +7,8 @@ import pytest
 from taskapi import create_app
 from taskapi.config import ConfigError, load_config, normalize_database_url
 
+from .conftest import bearer, make_app
+
 STRONG_SECRET = "s" * 43
 
 
@@ -88,3 +90,15 @@ def test_database_url_forms(url, expected):
 def test_bad_values_are_refused_with_the_variable_named(tmp_path, environ):
     with pytest.raises(ConfigError, match=next(iter(environ))):
         load_config(environ | {"BETTER_AUTH_SECRET": STRONG_SECRET}, str(tmp_path))
+
+
+def test_link_uses_forwarded_scheme_and_host_only_behind_trusted_proxies(app, database_url):
+
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tasks.example.com"}
+    for hops, expected in ((1, "https://tasks.example.com/"), (0, "http://localhost/")):
+        client = make_app(database_url, TRUSTED_PROXIES=hops).test_client()
+        headers = bearer("proxied") | forwarded
+        for _ in range(2):
+            client.post("/api/proxied/tasks", json={"title": "x"}, headers=headers)
+        response = client.get("/api/proxied/tasks?limit=1", headers=headers)
+        assert response.headers["Link"].startswith(f"<{expected}"), hops

@@ -1,0 +1,144 @@
+"""Measure list pages for a user with 100,000 tasks among 1,000,000 (contract 4.1).
+
+Usage: .venv/bin/python bench/deep_pages.py [POSTGRES_SERVER_URL]
+
+Creates a fresh PostgreSQL database, migrates it, seeds the tasks with
+generate_series, then times GET /api/heavy/tasks through the whole Flask
+stack (token check, query, count, JSON) for the first page and for a page
+75,000 tasks deep, for several sort orders. Drops the database at the end.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import flask_migrate  # noqa: E402
+import jwt  # noqa: E402
+from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from taskapi import create_app  # noqa: E402
+from taskapi.extensions import db  # noqa: E402
+from taskapi.models import Task  # noqa: E402
+from taskapi.pagination import SORT_COLUMNS, Position, TaskQuery, encode_cursor  # noqa: E402
+
+SECRET = "bench-secret-" + "x" * 60
+HEAVY_TASKS = 100_000
+TOTAL_TASKS = 1_000_000
+OTHER_USERS = 900
+DEEP = 75_000  # due_at is null for a fifth of the tasks: stay among the dated ones
+RUNS = 30
+SORTS = ["-created_at", "title", "due_at", "-priority", "-updated_at"]
+
+SEED_USERS = """
+INSERT INTO users (id) SELECT 'heavy'
+UNION ALL SELECT 'user' || n FROM generate_series(1, :others) AS n
+"""
+SEED_TASKS = """
+INSERT INTO tasks (user_id, title, description, completed, due_at, priority,
+                   created_at, updated_at)
+SELECT CASE WHEN n <= :heavy THEN 'heavy' ELSE 'user' || (n % :others + 1) END,
+       'task ' || md5(n::text), 'description of task ' || n, n % 3 = 0,
+       CASE WHEN n % 5 = 0 THEN NULL ELSE now() + (n % 400) * interval '1 hour' END,
+       n % 3,
+       now() - n * interval '1 second', now() - (n % 1000) * interval '1 minute'
+FROM generate_series(1, :total) AS n
+"""
+
+
+def timed(call, runs=RUNS) -> tuple[float, float]:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.9) - 1]
+
+
+def main(server_url: str) -> None:
+    server = make_url(server_url).set(drivername="postgresql+psycopg2")
+    name = f"taskapi_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        run(server.set(database=name).render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run(database_url: str) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "JWT_SECRET_KEY": SECRET,
+            "SECRET_KEY": SECRET,
+        }
+    )
+    with app.app_context():
+        flask_migrate.upgrade()
+        started = time.perf_counter()
+        params = {"heavy": HEAVY_TASKS, "total": TOTAL_TASKS, "others": OTHER_USERS}
+        db.session.execute(text(SEED_USERS), params)
+        db.session.execute(text(SEED_TASKS), params)
+        db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        print(
+            f"seeded {TOTAL_TASKS:,} tasks ({HEAVY_TASKS:,} for one user) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        cursors = {}
+        for sort in SORTS:
+            query = TaskQuery("heavy", "all", "", sort)
+            column = SORT_COLUMNS[query.key]
+            order = (column.desc(), Task.id.desc()) if query.descending else (column, Task.id)
+            row = db.session.execute(
+                select(column, Task.id)
+                .where(Task.user_id == "heavy", column.is_not(None))
+                .order_by(*order)
+                .offset(DEEP)
+                .limit(1)
+            ).one()
+            cursors[sort] = encode_cursor(query, Position(0, row[0], row[1]))
+        count_ms = timed(
+            lambda: db.session.execute(
+                text("SELECT count(*) FROM tasks WHERE user_id = 'heavy'")
+            ).scalar()
+        )
+
+    token = jwt.encode({"sub": "heavy", "exp": int(time.time()) + 3600}, SECRET, "HS256")
+    headers = {"Authorization": f"Bearer {token}"}
+    client = app.test_client()
+    print(
+        f"\nGET /api/heavy/tasks?limit=100, {RUNS} runs each, median / p90 in ms "
+        "(whole request in-process: JWT, queries, count, JSON)"
+    )
+    print(f"{'sort':<14}{'first page':>16}{'page at 75,000':>18}")
+    for sort in SORTS:
+        url = f"/api/heavy/tasks?limit=100&sort={sort}"
+        for check in (url, f"{url}&cursor={cursors[sort]}"):
+            response = client.get(check, headers=headers)
+            assert response.status_code == 200 and len(response.json) == 100, response.json
+        first = timed(lambda url=url: client.get(url, headers=headers))
+        deep = timed(
+            lambda url=url, sort=sort: client.get(f"{url}&cursor={cursors[sort]}", headers=headers)
+        )
+        print(f"{sort:<14}{first[0]:>9.1f} / {first[1]:<5.1f}{deep[0]:>11.1f} / {deep[1]:<5.1f}")
+    print(f"\nX-Total-Count alone (count of 100,000 rows): {count_ms[0]:.1f} ms median")
+    with app.app_context():
+        db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "postgresql://postgres@127.0.0.1:5432/postgres")
