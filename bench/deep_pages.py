@@ -18,15 +18,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import flask_migrate  # noqa: E402
-import jwt  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import flask_migrate
+import jwt
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
-from taskapi import create_app  # noqa: E402
-from taskapi.extensions import db  # noqa: E402
-from taskapi.models import Task  # noqa: E402
-from taskapi.pagination import SORT_COLUMNS, Position, TaskQuery, encode_cursor  # noqa: E402
+from taskapi import create_app
+from taskapi.extensions import db
+from taskapi.models import Task
+from taskapi.pagination import SORT_COLUMNS, Position, TaskQuery, encode_cursor
 
 SECRET = "bench-secret-" + "x" * 60
 HEAVY_TASKS = 100_000
