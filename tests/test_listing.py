@@ -187,6 +187,13 @@ def test_q_matches_literally_in_title_or_description(client, create_task, needle
     assert response.headers["X-Total-Count"] == str(len(matches))
 
 
+def test_q_folds_case_beyond_ascii(client, create_task):
+    create_task(title="ÉCOLE Straße")
+    for needle in ("école", "ÉCOLE", "straße", "STRASSE"[:4]):
+        listed = client.get(URL, query_string={"q": needle}, headers=bearer()).json
+        assert [task["title"] for task in listed] == ["ÉCOLE Straße"], needle
+
+
 def test_q_keeps_other_users_out(client, create_task):
     create_task("bob", title="secret milk")
     assert client.get(URL, query_string={"q": "milk"}, headers=bearer()).json == []
