@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from .database import insert
 from .errors import problem
 from .extensions import db
+from .keys import decode_key, has_expected_issuer_and_audience, init_keys
 from .models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH, User
 
 # Better Auth ids are alphanumeric; other providers use UUIDs or "provider|id".
@@ -114,9 +115,15 @@ def register_jwt_callbacks(jwt: JWTManager) -> None:
         return unauthorized("The access token has expired.", token_sent=True)
 
     @jwt.token_verification_loader
-    def has_required_claims(_header, data):
+    def has_required_claims(header, data):
         identity = data.get(current_app.config["JWT_IDENTITY_CLAIM"])
-        return "exp" in data and is_valid_user_id(identity)
+        return (
+            "exp" in data
+            and is_valid_user_id(identity)
+            and has_expected_issuer_and_audience(header, data)
+        )
+
+    jwt.decode_key_loader(decode_key)
 
     jwt.invalid_token_loader(invalid)
     jwt.token_verification_failed_loader(invalid)
@@ -127,10 +134,11 @@ def register_jwt_callbacks(jwt: JWTManager) -> None:
 
 def init_auth(app: Flask, jwt: JWTManager) -> None:
     app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
-    app.config["JWT_ALGORITHM"] = "HS256"
-    app.config["JWT_DECODE_ALGORITHMS"] = ["HS256"]
-    app.config["JWT_DECODE_ISSUER"] = app.config.get("JWT_ISSUER")
-    app.config["JWT_DECODE_AUDIENCE"] = app.config.get("JWT_AUDIENCE")
+    init_keys(app)
+    # Issuer and audience are checked by has_required_claims, per kind of token;
+    # tokens this app issues carry them when they are configured.
+    app.config["JWT_ENCODE_ISSUER"] = app.config.get("JWT_ISSUER")
+    app.config["JWT_ENCODE_AUDIENCE"] = app.config.get("JWT_AUDIENCE")
     app.extensions["taskapi.known_users"] = set()
     jwt.init_app(app)
     register_jwt_callbacks(jwt)

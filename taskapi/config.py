@@ -31,6 +31,12 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
     if not secret and env == "development":
         secret = development_secret(instance_path)
 
+    better_auth_url = environ.get("BETTER_AUTH_URL", "").strip().rstrip("/") or None
+    jwks_url = environ.get("JWT_JWKS_URL", "").strip() or (
+        f"{better_auth_url}/api/auth/jwks" if better_auth_url else None
+    )
+    default_origins = "http://localhost:3000" if env == "development" else ""
+
     return {
         "APP_ENV": env,
         "SECRET_KEY": secret,
@@ -43,6 +49,14 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": parse_int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         "TRUSTED_PROXIES": parse_int(environ, "TRUSTED_PROXIES", 0, minimum=0),
+        "BETTER_AUTH_URL": better_auth_url,
+        "JWT_JWKS_URL": jwks_url,
+        "JWT_JWKS_TIMEOUT": parse_int(environ, "JWT_JWKS_TIMEOUT", 3, minimum=1),
+        "CORS_ORIGINS": parse_list(environ.get("CORS_ORIGINS", default_origins)),
+        "RATELIMIT_ENABLED": parse_bool(environ, "RATELIMIT_ENABLED", True),
+        "RATELIMIT_DEFAULT": environ.get("RATELIMIT_DEFAULT", "").strip() or "600 per minute",
+        "RATELIMIT_AUTH": environ.get("RATELIMIT_AUTH", "").strip() or "10 per minute",
+        "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
     }
 
 
@@ -96,6 +110,21 @@ def development_secret(instance_path: str) -> str:
     with os.fdopen(fd, "w") as file:
         file.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def parse_list(raw: str) -> list[str]:
+    return [item.strip().rstrip("/") for item in raw.split(",") if item.strip()]
+
+
+def parse_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}.")
 
 
 def parse_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

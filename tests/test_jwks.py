@@ -1,0 +1,210 @@
+"""Better Auth JWT plugin tokens (EdDSA, verified against a JWKS served over HTTP)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import time
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from .conftest import SECRET, make_app, make_token
+from .jwks_server import JWKSServer, SigningKey
+
+
+@pytest.fixture
+def jwks():
+    server = JWKSServer()
+    server.keys.append(SigningKey("key-1"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def jwks_app(app, database_url, jwks):
+    """The migrated database, with an app that trusts the JWKS server."""
+    return make_app(
+        database_url,
+        BETTER_AUTH_URL=jwks.url,
+        JWT_JWKS_URL=f"{jwks.url}/api/auth/jwks",
+        JWT_JWKS_TIMEOUT=1,
+        JWT_JWKS_REFRESH_COOLDOWN=0.2,
+    )
+
+
+def better_auth_claims(jwks, user_id="ba-user", **overrides):
+    now = int(time.time())
+    claims = {
+        "sub": user_id,
+        "iss": jwks.url,
+        "aud": jwks.url,
+        "iat": now,
+        "exp": now + 900,
+        "email": "ba@example.com",
+        "name": "Better Auth User",
+    }
+    return {key: value for key, value in (claims | overrides).items() if value is not None}
+
+
+def get_tasks(app, token, user_id="ba-user"):
+    return app.test_client().get(
+        f"/api/{user_id}/tasks", headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+def test_better_auth_token_works(jwks_app, jwks):
+    token = jwks.keys[0].sign(better_auth_claims(jwks))
+    response = get_tasks(jwks_app, token)
+    assert response.status_code == 200
+    created = jwks_app.test_client().post(
+        "/api/ba-user/tasks",
+        json={"title": "from the frontend"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert created.status_code == 201
+
+
+def test_shared_secret_tokens_keep_working_alongside(jwks_app):
+    assert get_tasks(jwks_app, make_token("alice"), "alice").status_code == 200
+
+
+def test_keys_are_cached(jwks_app, jwks):
+    for _ in range(5):
+        assert get_tasks(jwks_app, jwks.keys[0].sign(better_auth_claims(jwks))).status_code == 200
+    assert jwks.fetches == 1
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"aud": "https://evil.example.com"},
+        {"aud": None},
+        {"iss": "https://evil.example.com"},
+        {"iss": None},
+        {"exp": int(time.time()) - 60},
+        {"exp": None},
+        {"sub": None},
+        {"nbf": int(time.time()) + 600},
+    ],
+    ids=["wrong aud", "no aud", "wrong iss", "no iss", "expired", "no exp", "no sub", "nbf"],
+)
+def test_bad_claims_are_401(jwks_app, jwks, claims):
+    token = jwks.keys[0].sign(better_auth_claims(jwks, **claims))
+    response = get_tasks(jwks_app, token)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_audience_list_containing_ours_is_accepted(jwks_app, jwks):
+    token = jwks.keys[0].sign(better_auth_claims(jwks, aud=["other", jwks.url]))
+    assert get_tasks(jwks_app, token).status_code == 200
+
+
+def test_unknown_kid_is_401_and_refetches_at_most_once(jwks_app, jwks):
+    stranger = SigningKey("not-published")
+    for _ in range(5):
+        assert get_tasks(jwks_app, stranger.sign(better_auth_claims(jwks))).status_code == 401
+    assert jwks.fetches <= 2  # the first fetch, and one refresh (cooldown holds the rest)
+
+
+def test_rotated_key_is_fetched(jwks_app, jwks):
+    assert get_tasks(jwks_app, jwks.keys[0].sign(better_auth_claims(jwks))).status_code == 200
+    old = jwks.keys[0]
+    jwks.keys[:] = [SigningKey("key-2")]
+    time.sleep(0.3)  # past the refresh cooldown
+    assert get_tasks(jwks_app, jwks.keys[0].sign(better_auth_claims(jwks))).status_code == 200
+    assert jwks.fetches == 2
+    # The retired key is gone from the published set after the refresh.
+    assert get_tasks(jwks_app, old.sign(better_auth_claims(jwks))).status_code == 401
+
+
+def test_token_without_kid_is_401(jwks_app, jwks):
+    key = jwks.keys[0]
+    token = pyjwt.encode(better_auth_claims(jwks), key.private_key, algorithm="EdDSA")
+    assert get_tasks(jwks_app, token).status_code == 401
+
+
+def test_key_signed_under_another_kid_is_401(jwks_app, jwks):
+    jwks.keys.append(SigningKey("key-2"))
+    forged = jwks.keys[1].sign(better_auth_claims(jwks), kid="key-1")
+    assert get_tasks(jwks_app, forged).status_code == 401
+
+
+@pytest.mark.parametrize("encoding", ["pem", "raw", "jwk-x"])
+def test_public_key_as_hmac_secret_is_401(jwks_app, jwks, encoding):
+    """Algorithm confusion: HS256 'signed' with the published public key."""
+    public_key = jwks.keys[0].private_key.public_key()
+    secrets = {
+        "pem": public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+        "raw": public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw),
+        "jwk-x": jwks.keys[0].jwk()["x"].encode(),
+    }
+    forged = hs256_by_hand(better_auth_claims(jwks), secrets[encoding], kid="key-1")
+    assert get_tasks(jwks_app, forged).status_code == 401
+
+
+def hs256_by_hand(claims: dict, secret: bytes, **header) -> str:
+    """PyJWT refuses a public key as an HMAC secret, so an attacker's token is made by hand."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = ".".join(
+        b64(json.dumps(part).encode()) for part in ({"alg": "HS256", "typ": "JWT"} | header, claims)
+    )
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def test_asymmetric_token_without_jwks_configured_is_401(client, jwks):
+    token = jwks.keys[0].sign(better_auth_claims(jwks))
+    response = client.get("/api/ba-user/tasks", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+def test_jwks_down_is_401_with_a_log_line(jwks_app, jwks, caplog):
+    token = jwks.keys[0].sign(better_auth_claims(jwks))
+    jwks.stop()
+    with caplog.at_level(logging.WARNING, logger="taskapi"):
+        response = get_tasks(jwks_app, token)
+    assert response.status_code == 401
+    assert any("JWKS unreachable" in record.getMessage() for record in caplog.records)
+    # HS256 tokens do not depend on the JWKS.
+    assert get_tasks(jwks_app, make_token("alice"), "alice").status_code == 200
+
+
+def test_jwks_that_hangs_is_401_within_the_timeout(jwks_app, jwks):
+    jwks.delay = 5
+    started = time.monotonic()
+    response = get_tasks(jwks_app, jwks.keys[0].sign(better_auth_claims(jwks)))
+    assert response.status_code == 401
+    assert time.monotonic() - started < 3
+
+
+def test_jwks_port_closed_is_401_at_once(app, database_url, jwks):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    closed = make_app(
+        database_url,
+        BETTER_AUTH_URL=f"http://127.0.0.1:{port}",
+        JWT_JWKS_URL=f"http://127.0.0.1:{port}/api/auth/jwks",
+    )
+    started = time.monotonic()
+    token = jwks.keys[0].sign(better_auth_claims(jwks))
+    assert get_tasks(closed, token).status_code == 401
+    assert time.monotonic() - started < 3
+
+
+def test_secret_is_not_a_valid_jwks_key(jwks_app, jwks):
+    """An EdDSA-labelled token cannot be verified with the shared secret."""
+    token = hs256_by_hand(better_auth_claims(jwks), SECRET.encode(), alg="EdDSA", kid="key-1")
+    assert get_tasks(jwks_app, token).status_code == 401
