@@ -14,8 +14,11 @@ from .auth import init_auth
 from .blueprints import accounts, health, tasks
 from .commands import register_commands
 from .config import check_config, engine_options, load_config, normalize_database_url
+from .cors import init_cors
 from .errors import register_error_handlers
 from .extensions import db, jwt, migrate
+from .limits import init_limits
+from .request_log import init_request_log
 
 
 def create_app(config: Mapping | None = None) -> Flask:
@@ -43,7 +46,6 @@ def configure(app: Flask, overrides: Mapping | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(database_url))
     check_config(app.config)
-    app.logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
 
 
 def trust_proxies(app: Flask) -> None:
@@ -57,9 +59,12 @@ def trust_proxies(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    init_request_log(app)
     db.init_app(app)
     migrate.init_app(app, db)
     init_auth(app, jwt)
+    init_limits(app)
+    init_cors(app)
 
 
 def register_blueprints(app: Flask) -> None:

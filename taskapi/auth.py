@@ -19,6 +19,7 @@ from .database import insert
 from .errors import problem
 from .extensions import db
 from .keys import decode_key, has_expected_issuer_and_audience, init_keys
+from .limits import tasks_rate_limit
 from .models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH, User
 
 # Better Auth ids are alphanumeric; other providers use UUIDs or "provider|id".
@@ -29,7 +30,12 @@ _is_email = validate.Email()
 
 
 def auth_required(view):
-    """Require a valid bearer token whose user id is the URL's ``user_id``."""
+    """Require a valid bearer token whose user id is the URL's ``user_id``.
+
+    Then count the request against that user's rate limit, and run the view.
+    """
+
+    limited_view = tasks_rate_limit(view)
 
     @wraps(view)
     def wrapper(*args, user_id: str, **kwargs):
@@ -37,9 +43,9 @@ def auth_required(view):
         identity = get_jwt_identity()
         if identity != user_id:
             abort(403, "The access token does not grant access to this user's tasks.")
-        provision_user(identity, get_jwt())
         g.user_id = identity
-        return view(*args, user_id=user_id, **kwargs)
+        provision_user(identity, get_jwt())
+        return limited_view(*args, user_id=user_id, **kwargs)
 
     return wrapper
 

@@ -53,9 +53,11 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "JWT_JWKS_URL": jwks_url,
         "JWT_JWKS_TIMEOUT": parse_int(environ, "JWT_JWKS_TIMEOUT", 3, minimum=1),
         "CORS_ORIGINS": parse_list(environ.get("CORS_ORIGINS", default_origins)),
+        # RATELIMIT_DEFAULT would be Flask-Limiter's limit for every route, so the
+        # contract's variables are read into names of our own.
+        "TASKS_RATE_LIMIT": environ.get("RATELIMIT_DEFAULT", "").strip() or "600 per minute",
+        "AUTH_RATE_LIMIT": environ.get("RATELIMIT_AUTH", "").strip() or "10 per minute",
         "RATELIMIT_ENABLED": parse_bool(environ, "RATELIMIT_ENABLED", True),
-        "RATELIMIT_DEFAULT": environ.get("RATELIMIT_DEFAULT", "").strip() or "600 per minute",
-        "RATELIMIT_AUTH": environ.get("RATELIMIT_AUTH", "").strip() or "10 per minute",
         "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
     }
 
@@ -76,10 +78,12 @@ def engine_options(database_url: str) -> dict:
     """Connection settings: a bounded connect time and checked pooled connections."""
     if database_url.startswith("sqlite"):
         # timeout is SQLite's busy timeout: writers wait for the lock instead of failing.
-        return {"connect_args": {"timeout": CONNECT_TIMEOUT_SECONDS}}
+        return {"connect_args": {"timeout": CONNECT_TIMEOUT_SECONDS}, "hide_parameters": True}
     return {
         "pool_pre_ping": True,
         "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        # Errors (and so logs) show SQL but never the values: no password hashes, no text.
+        "hide_parameters": True,
     }
 
 

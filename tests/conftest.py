@@ -7,6 +7,7 @@ and dropped after it. The schema comes from the migrations, as in production.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -72,6 +73,8 @@ def make_app(database_url: str, **config):
             "SQLALCHEMY_DATABASE_URI": database_url,
             "JWT_SECRET_KEY": SECRET,
             "SECRET_KEY": SECRET,
+            # Tests send many requests per user; test_limits turns limits on.
+            "RATELIMIT_ENABLED": False,
             **config,
         }
     )
@@ -125,3 +128,22 @@ def create_task(client):
         return response.json
 
     return create
+
+
+class RecordList(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def log_records():
+    """Every record the app logs during the test."""
+    handler = RecordList()
+    logger = logging.getLogger("taskapi")
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)

@@ -16,6 +16,7 @@ from ..auth import unauthorized
 from ..bodies import load_json
 from ..errors import problem
 from ..extensions import db
+from ..limits import auth_rate_limit
 from ..models import User
 from ..schemas.accounts import login_schema, register_schema, token_schema
 
@@ -25,6 +26,7 @@ USER_ID_ALPHABET = string.ascii_letters + string.digits
 
 
 @bp.post("/register")
+@auth_rate_limit
 def register():
     """Create an account and return a token for it."""
     data = load_json(register_schema)
@@ -46,6 +48,7 @@ def register():
 
 
 @bp.post("/login")
+@auth_rate_limit
 def login():
     """Exchange email and password for a token."""
     data = load_json(login_schema)
