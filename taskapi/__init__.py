@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import database  # noqa: F401  (registers SQLite connection settings)
 from .auth import init_auth
-from .blueprints import accounts, health, tasks
+from .blueprints import accounts, docs, health, tasks
 from .commands import register_commands
 from .config import check_config, engine_options, load_config, normalize_database_url
 from .cors import init_cors
@@ -23,7 +23,8 @@ from .request_log import init_request_log
 
 def create_app(config: Mapping | None = None) -> Flask:
     """Build the app from the environment, or from ``config`` when given (tests)."""
-    app = Flask(__name__, instance_relative_config=True)
+    # No static folder: the API serves JSON (and the docs assets, from their package).
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     configure(app, config)
     trust_proxies(app)
     register_extensions(app)
@@ -71,3 +72,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(tasks.bp)
+    app.register_blueprint(docs.bp)

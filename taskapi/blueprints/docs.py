@@ -1,0 +1,51 @@
+"""The OpenAPI document and an interactive docs page, served from the package itself."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+
+from ..openapi import current_spec
+
+bp = Blueprint("docs", __name__, url_prefix="/api")
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>taskapi API docs</title>
+  <link rel="stylesheet" href="/api/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/api/docs/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({
+      url: "/api/openapi.json",
+      dom_id: "#swagger-ui",
+      validatorUrl: null,
+      deepLinking: true,
+      persistAuthorization: true,
+    });
+  </script>
+</body>
+</html>
+"""
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3 document of this API."""
+    return current_spec()
+
+
+@bp.get("/docs")
+def docs_page():
+    """Interactive API documentation (Swagger UI, no external requests)."""
+    return Response(DOCS_PAGE, mimetype="text/html")
+
+
+@bp.get("/docs/<path:filename>")
+def docs_asset(filename: str):
+    """A Swagger UI file, from the swagger-ui-bundle package."""
+    return send_from_directory(swagger_ui_path, filename, max_age=86400)

@@ -1,0 +1,66 @@
+"""The OpenAPI document (contract section 5) and the docs page."""
+
+from __future__ import annotations
+
+import re
+
+from openapi_spec_validator import validate
+
+from taskapi.openapi import openapi_path
+
+
+def test_document_is_valid_openapi(client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    validate(response.json)
+    assert response.json["openapi"].startswith("3.")
+
+
+def test_document_lists_every_route_and_method(app, client):
+    paths = client.get("/api/openapi.json").json["paths"]
+    registered = {
+        (openapi_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {(path, method) for path, item in paths.items() for method in item}
+    assert documented == registered
+    assert len(registered) >= 14
+
+
+def test_document_describes_schemas_parameters_errors_and_security(client):
+    spec = client.get("/api/openapi.json").json
+    task = spec["components"]["schemas"]["Task"]
+    assert task["properties"]["title"]["maxLength"] == 200
+    assert task["properties"]["priority"]["enum"] == ["low", "normal", "high"]
+    assert task["properties"]["id"]["readOnly"] is True
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "errors"} <= set(problem["properties"])
+
+    listing = spec["paths"]["/api/{user_id}/tasks"]["get"]
+    names = {parameter["name"] for parameter in listing["parameters"]}
+    assert {"user_id", "status", "q", "sort", "limit", "cursor"} <= names
+    assert {"Link", "X-Total-Count"} <= set(listing["responses"]["200"]["headers"])
+    create = spec["paths"]["/api/{user_id}/tasks"]["post"]
+    assert "Idempotency-Key" in {parameter["name"] for parameter in create["parameters"]}
+    assert create["summary"] == "Create a task; with an Idempotency-Key, at most once."
+    update = spec["paths"]["/api/{user_id}/tasks/{task_id}"]["patch"]
+    assert {"400", "401", "403", "404", "412", "415", "429"} <= set(update["responses"])
+    error = update["responses"]["412"]["content"]["application/problem+json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/Problem"}
+    assert spec["paths"]["/api/auth/login"]["post"]["security"] == []
+
+
+def test_docs_page_is_served_from_the_package(client):
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html), "no external assets"
+    for asset in re.findall(r'(?:src|href)="(/api/docs/[^"]+)"', html):
+        with client.get(asset) as response:
+            assert response.status_code == 200, asset
+            assert len(response.data) > 1000
+    assert client.get("/api/docs/../../etc/passwd").status_code == 404
+    assert client.get("/api/docs/nope.js").status_code == 404
