@@ -88,6 +88,10 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # The app's engine autocommits each statement; migrations run in one
+            # transaction, so a failed one leaves nothing half-done.
+            connection.execution_options(isolation_level="READ COMMITTED")
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

@@ -80,7 +80,13 @@ def engine_options(database_url: str) -> dict:
         # timeout is SQLite's busy timeout: writers wait for the lock instead of failing.
         return {"connect_args": {"timeout": CONNECT_TIMEOUT_SECONDS}, "hide_parameters": True}
     return {
-        "pool_pre_ping": True,
+        # Each statement is its own transaction: no BEGIN and ROLLBACK round trips
+        # around a read. Code that needs several statements in one transaction
+        # asks for it (taskapi.database.begin_transaction).
+        "isolation_level": "AUTOCOMMIT",
+        # Instead of pool_pre_ping (a round trip on every checkout), connections
+        # idle for a while are pinged (taskapi.database), and all are renewed hourly.
+        "pool_recycle": 3600,
         "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         # Errors (and so logs) show SQL but never the values: no password hashes, no text.
         "hide_parameters": True,

@@ -18,7 +18,7 @@ from flask import Response, abort, request
 from marshmallow import ValidationError
 from sqlalchemy import delete
 
-from .database import insert
+from .database import begin_transaction, insert
 from .extensions import db
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, IdempotencyKey, utcnow
 
@@ -43,6 +43,8 @@ def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response
     """Run ``create`` (which must not commit) once per user and key, else replay."""
     request_hash = hashlib.sha256(canonical_body()).hexdigest()
     for _attempt in range(3):
+        # The key row, the task and the stored response commit together.
+        begin_transaction()
         if claim_key(user_id, key, request_hash):
             break
         stored = db.session.get(IdempotencyKey, (user_id, key), populate_existing=True)

@@ -41,7 +41,8 @@ def test_production_starts_with_a_strong_secret(environ):
     assert url == "postgresql+psycopg2://user:pw@db.example.neon.tech/app?sslmode=require"
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["connect_args"]["connect_timeout"] == 10
-    assert options["pool_pre_ping"] is True
+    assert options["isolation_level"] == "AUTOCOMMIT"
+    assert options["hide_parameters"] is True
 
 
 def test_development_needs_no_configuration(tmp_path):

@@ -1,0 +1,265 @@
+"""`make bench`: taskapi against a framework-free baseline, under gunicorn and wrk.
+
+Creates a fresh PostgreSQL database, migrates it with the CLI, seeds 20 users
+x 50 tasks, then serves taskapi (wsgi:app) and bench/baseline.py with the
+same gunicorn settings, one after the other, and drives each with wrk over
+loopback: list, get-one and create, 16 connections, --duration seconds each.
+Prints requests/s, p50/p90/p99 latency, the service/baseline ratios and the
+peak RSS of every taskapi worker. Drops the database at the end.
+
+Usage: .venv/bin/python bench/run.py [--duration 10] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import jwt
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SECRET = "bench-secret-" + "b" * 60
+USERS = 20
+TASKS_PER_USER = 50
+SCENARIOS = ("list", "get", "create")
+
+LUA = """
+local users = %(users)s
+local scenario = "%(scenario)s"
+local counter = 0
+request = function()
+  counter = counter + 1
+  local user = users[(counter %% #users) + 1]
+  local headers = {["Authorization"] = "Bearer " .. user.token}
+  if scenario == "list" then
+    return wrk.format("GET", "/api/" .. user.id .. "/tasks", headers)
+  elseif scenario == "get" then
+    local task = user.tasks[(counter %% #user.tasks) + 1]
+    return wrk.format("GET", "/api/" .. user.id .. "/tasks/" .. task, headers)
+  end
+  headers["Content-Type"] = "application/json"
+  return wrk.format("POST", "/api/" .. user.id .. "/tasks", headers, '{"title": "bench task"}')
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def fresh_database(server_url: str):
+    server = make_url(server_url).set(drivername="postgresql+psycopg2")
+    name = f"taskapi_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def seed(database_url: str, env: dict) -> list[dict]:
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "taskapi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    engine = create_engine(database_url)
+    users = []
+    with engine.begin() as connection:
+        for n in range(USERS):
+            user_id = f"benchuser{n:02d}{uuid.uuid4().hex[:8]}"
+            connection.execute(text("INSERT INTO users (id) VALUES (:id)"), {"id": user_id})
+            ids = (
+                connection.execute(
+                    text(
+                        "INSERT INTO tasks (user_id, title, description, created_at, updated_at) "
+                        "SELECT :id, 'task ' || n, 'seeded', "
+                        "now() - n * interval '1 minute', now() "
+                        "FROM generate_series(1, :count) AS n RETURNING id"
+                    ),
+                    {"id": user_id, "count": TASKS_PER_USER},
+                )
+                .scalars()
+                .all()
+            )
+            token = jwt.encode(
+                {"sub": user_id, "exp": int(time.time()) + 86400}, SECRET, algorithm="HS256"
+            )
+            users.append({"id": user_id, "token": token, "tasks": ids})
+    engine.dispose()
+    return users
+
+
+def lua_table(users: list[dict]) -> str:
+    rows = []
+    for user in users:
+        tasks = ", ".join(str(task) for task in user["tasks"])
+        rows.append(f'{{id = "{user["id"]}", token = "{user["token"]}", tasks = {{{tasks}}}}}')
+    return "{" + ",\n".join(rows) + "}"
+
+
+@contextmanager
+def gunicorn(app: str, env: dict, log: Path):
+    port = free_port()
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app],
+            cwd=ROOT,
+            env=env | {"PORT": str(port)},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/x/tasks", timeout=2)  # noqa: S310
+            except urllib.error.HTTPError:
+                break  # answering (401 without a token)
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{app} did not start; see {log}") from None
+                time.sleep(0.1)
+        try:
+            yield base, process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def worker_pids(master: int) -> list[int]:
+    result = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
+    return [int(pid) for pid in result.stdout.split()]
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def run_wrk(base: str, script: Path, duration: int, connections: int) -> dict:
+    result = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = result.stdout
+    latency = {
+        pct: to_ms(value) for pct, value in re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M)
+    }
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    failures = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency["50"],
+        "p90": latency["90"],
+        "p99": latency["99"],
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": failures.group(1) if failures else "",
+    }
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--server",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    with fresh_database(args.server) as database_url:
+        env = {
+            **os.environ,
+            "APP_ENV": "production",
+            "DATABASE_URL": database_url,
+            "BETTER_AUTH_SECRET": SECRET,
+            # wrk sends thousands of requests per user; limits would answer 429.
+            "RATELIMIT_ENABLED": "false",
+            "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+        }
+        users = seed(database_url, env)
+        results: dict = {}
+        peak: list[float] = []
+        for name, app in (("taskapi", "wsgi:app"), ("baseline", "bench.baseline:app")):
+            with gunicorn(app, env, RESULTS / f"{name}.log") as (base, process):
+                for scenario in SCENARIOS:
+                    script = RESULTS / f"{scenario}.lua"
+                    script.write_text(LUA % {"users": lua_table(users), "scenario": scenario})
+                    results[(name, scenario)] = run_wrk(
+                        base, script, args.duration, args.connections
+                    )
+                if name == "taskapi":
+                    peak = [peak_rss_mb(pid) for pid in worker_pids(process.pid)]
+
+    report(results, peak, args)
+
+
+def report(results: dict, peak: list[float], args) -> None:
+    lines = [
+        f"wrk -t2 -c{args.connections} -d{args.duration}s, gunicorn "
+        f"{os.environ.get('WEB_CONCURRENCY', '2')} sync workers, PostgreSQL 15, "
+        f"{os.cpu_count()} cores",
+        "",
+        f"{'scenario':<8} {'taskapi req/s':>14} {'baseline req/s':>15} {'ratio':>6}   "
+        f"{'taskapi p50/p90/p99 ms':>23}   {'baseline p50/p90/p99 ms':>24} {'p99 x':>6}",
+    ]
+    for scenario in SCENARIOS:
+        ours, base = results[("taskapi", scenario)], results[("baseline", scenario)]
+        lines.append(
+            f"{scenario:<8} {ours['rps']:>14.0f} {base['rps']:>15.0f} "
+            f"{ours['rps'] / base['rps']:>6.2f}   "
+            f"{ours['p50']:>7.1f}/{ours['p90']:>6.1f}/{ours['p99']:>7.1f}   "
+            f"{base['p50']:>8.1f}/{base['p90']:>6.1f}/{base['p99']:>7.1f} "
+            f"{ours['p99'] / base['p99']:>6.2f}"
+        )
+        for name, result in (("taskapi", ours), ("baseline", base)):
+            if result["non_2xx"] or result["socket_errors"]:
+                lines.append(
+                    f"  ! {name}: {result['non_2xx']} non-2xx, socket errors: "
+                    f"{result['socket_errors'] or 'none'}"
+                )
+    lines += ["", "peak RSS per taskapi worker: " + ", ".join(f"{mb:.1f} MB" for mb in peak)]
+    text_report = "\n".join(lines)
+    print(text_report)
+    (RESULTS / "latest.txt").write_text(text_report + "\n")
+    (RESULTS / "latest.json").write_text(
+        json.dumps({f"{k[0]}/{k[1]}": v for k, v in results.items()} | {"peak_rss_mb": peak})
+    )
+
+
+if __name__ == "__main__":
+    main()
