@@ -16,7 +16,7 @@ from .commands import register_commands
 from .config import check_config, engine_options, load_config, normalize_database_url
 from .cors import init_cors
 from .errors import register_error_handlers
-from .extensions import db, jwt, migrate
+from .extensions import db, jwt
 from .limits import init_limits
 from .request_log import init_request_log
 
@@ -62,7 +62,6 @@ def trust_proxies(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     init_request_log(app)
     db.init_app(app)
-    migrate.init_app(app, db)
     init_auth(app, jwt)
     init_limits(app)
     init_cors(app)

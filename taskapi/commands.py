@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import click
@@ -10,6 +11,7 @@ from flask.cli import with_appcontext
 from flask_jwt_extended import create_access_token
 
 from .auth import is_valid_user_id
+from .extensions import db
 from .idempotency import purge_expired
 
 
@@ -41,4 +43,14 @@ def purge_idempotency_keys_command():
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(token_command)
+    if app.testing or click.get_current_context(silent=True) is not None:
+        register_migrations(app)
+
+
+def register_migrations(app: Flask) -> None:
+    """``flask db ...``: Flask-Migrate, loaded only when the app runs as a command."""
+    from flask_migrate import Migrate
+
+    directory = os.path.join(app.root_path, os.pardir, "migrations")
+    Migrate(app, db, directory=directory, render_as_batch=True)
     app.cli.add_command(purge_idempotency_keys_command)

@@ -2,7 +2,6 @@
 
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -23,6 +22,7 @@ class Base(DeclarativeBase):
 
 # Objects stay usable after commit: views dump what they wrote without a re-SELECT.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-migrate = Migrate(render_as_batch=True)
+# Flask-Migrate is bound in taskapi.commands, for the command line only: it
+# loads Alembic and Mako (11 MB per gunicorn worker) that serving never uses.
 jwt = JWTManager()
 cors = CORS()

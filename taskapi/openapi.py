@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, current_app
 from marshmallow import Schema, fields
 
@@ -192,6 +190,10 @@ IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 
 def build_spec(app: Flask) -> dict:
+    # Imported here: only a request for the document needs apispec.
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
     spec = APISpec(
         title="taskapi",
         version="1.0.0",

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import Select, false, func, select, true, tuple_
+from sqlalchemy import RowMapping, Select, false, func, select, true, tuple_
 
 from .extensions import db
 from .models import Task, utcnow
@@ -85,34 +85,46 @@ class Position:
 
 @dataclass(frozen=True)
 class Page:
-    tasks: list[Task]
+    tasks: list[RowMapping]  # a Task's columns by name
     next_position: Position | None
+    total: int  # tasks matching the filter, on every page
 
 
-def count_tasks(query: TaskQuery) -> int:
-    return db.session.scalar(query.filtered(select(func.count()).select_from(Task)))
+def count_tasks(query: TaskQuery) -> Select:
+    return query.filtered(select(func.count()).select_from(Task))
 
 
 def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
-    """Up to ``limit`` tasks after ``after``, and where the next page starts."""
+    """Up to ``limit`` tasks after ``after``, where the next page starts, and the total.
+
+    The total rides along in the page query (a scalar subquery), so a page
+    costs one round trip; only an empty page after a cursor needs a second.
+    """
     segments = 2 if query.key in NULLABLE_SORTS else 1
     segment = after.segment if after else 0
-    rows: list[Task] = []
+    rows: list = []
     while segment < segments and len(rows) <= limit:
         statement = segment_statement(
             query, segment, after if after and after.segment == segment else None
         )
-        rows += db.session.scalars(statement.limit(limit + 1 - len(rows))).all()
+        rows += db.session.execute(statement.limit(limit + 1 - len(rows))).mappings().all()
         segment += 1
-    if len(rows) <= limit:
-        return Page(rows, None)
-    rows = rows[:limit]
-    return Page(rows, position_of(query, rows[-1]))
+    if rows:
+        total = rows[0]["total"]
+    elif after:  # past the end: the count is still the filter's
+        total = db.session.scalar(count_tasks(query))
+    else:
+        total = 0
+    tasks = rows[:limit]
+    next_position = position_of(query, tasks[-1]) if len(rows) > limit else None
+    return Page(tasks, next_position, total)
 
 
 def segment_statement(query: TaskQuery, segment: int, after: Position | None) -> Select:
     column = SORT_COLUMNS[query.key]
-    statement = query.filtered(select(Task))
+    total = count_tasks(query).scalar_subquery().label("total")
+    # Plain rows, not ORM objects: a page is read-only, and rows are much cheaper.
+    statement = query.filtered(select(*Task.__table__.columns, total))
     if segment == 1:  # the rows whose sort value is null, by id alone
         statement = statement.where(column.is_(None))
         order, key, after_key = (Task.id,), Task.id, (after.id if after else None)
@@ -128,10 +140,10 @@ def segment_statement(query: TaskQuery, segment: int, after: Position | None) ->
     return statement.order_by(*order)
 
 
-def position_of(query: TaskQuery, task: Task) -> Position:
-    value = getattr(task, query.key)
+def position_of(query: TaskQuery, task: RowMapping) -> Position:
+    value = task[query.key]
     segment = 1 if value is None and query.key in NULLABLE_SORTS else 0
-    return Position(segment, value, task.id)
+    return Position(segment, value, task["id"])
 
 
 def _serializer() -> URLSafeSerializer:

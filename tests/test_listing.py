@@ -293,3 +293,14 @@ def test_cursor_from_another_query_is_400(client, create_task):
     # The limit may change between pages.
     response = client.get(f"{URL}?limit=2&sort=title&cursor={cursor}", headers=bearer())
     assert response.status_code == 200
+
+
+def test_empty_page_after_a_cursor_still_counts(client, create_task):
+    older, newer = create_task(title="older"), create_task(title="newer")
+    link = next_link(client.get(f"{URL}?limit=1", headers=bearer()))
+    client.delete(f"{URL}/{older['id']}", headers=bearer())
+    response = client.get(link.replace("http://localhost", ""), headers=bearer())
+    assert response.json == []
+    assert response.headers["X-Total-Count"] == "1"
+    assert "Link" not in response.headers
+    assert newer["id"]

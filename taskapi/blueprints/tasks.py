@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from marshmallow import ValidationError
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 
 from ..auth import auth_required
 from ..bodies import load_json
@@ -15,7 +15,6 @@ from ..models import TASK_ID_MAX, Task, utcnow
 from ..pagination import (
     BadCursor,
     TaskQuery,
-    count_tasks,
     decode_cursor,
     encode_cursor,
     fetch_page,
@@ -31,6 +30,10 @@ from ..schemas.tasks import (
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
 
 TASK_URL = "/<int:task_id>"
+# Built once: the hottest query need not be assembled on every request.
+SELECT_TASK = select(Task).where(
+    Task.id == bindparam("task_id"), Task.user_id == bindparam("user_id")
+)
 
 
 @bp.get("")
@@ -45,7 +48,7 @@ def list_tasks(user_id: str):
         raise ValidationError({"cursor": [str(error)]}) from None
     page = fetch_page(query, args["limit"], after)
     response = jsonify(tasks_schema.dump(page.tasks))
-    response.headers["X-Total-Count"] = str(count_tasks(query))
+    response.headers["X-Total-Count"] = str(page.total)
     if page.next_position:
         next_args = {key: value for key, value in args.items() if value}
         next_args["cursor"] = encode_cursor(query, page.next_position)
@@ -63,9 +66,12 @@ def create_task(user_id: str):
 
     def create() -> Response:
         now = utcnow()
-        task = Task(user_id=user_id, created_at=now, updated_at=now, **fields)
-        db.session.add(task)
-        db.session.flush()
+        # One INSERT ... RETURNING: cheaper than the unit of work's flush.
+        task = db.session.scalar(
+            insert(Task)
+            .values(user_id=user_id, created_at=now, updated_at=now, **fields)
+            .returning(Task)
+        )
         location = url_for("tasks.get_task", user_id=user_id, task_id=task.id)
         return task_response(task, 201, Location=location)
 
@@ -80,7 +86,8 @@ def create_task(user_id: str):
 @auth_required
 def get_task(user_id: str, task_id: int):
     """Get one task; 304 when If-None-Match names its current ETag."""
-    task = db.session.scalar(select(Task).where(*owned_task(user_id, task_id)))
+    check_task_id(task_id)
+    task = db.session.scalar(SELECT_TASK, {"task_id": task_id, "user_id": user_id})
     if task is None:
         abort_not_found()
     return task_response(task).make_conditional(request)
@@ -142,9 +149,13 @@ def task_response(task: Task, status: int = 200, **headers: str) -> Response:
 
 def owned_task(user_id: str, task_id: int) -> tuple:
     """The WHERE clause for one of the user's tasks."""
+    check_task_id(task_id)
+    return Task.id == task_id, Task.user_id == user_id
+
+
+def check_task_id(task_id: int) -> None:
     if task_id > TASK_ID_MAX:  # cannot exist, and the database would reject the number
         abort_not_found()
-    return Task.id == task_id, Task.user_id == user_id
 
 
 def abort_missing_or_stale(user_id: str, task_id: int):
