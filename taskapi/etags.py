@@ -7,14 +7,16 @@ one atomic statement.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import request
 from sqlalchemy import ColumnElement, true
 
 from .models import Task
 
 
-def etag_of(task: Task) -> str:
-    return f"{task.id}.{task.version}"
+def etag_of(task: Mapping) -> str:
+    return f"{task['id']}.{task['version']}"
 
 
 def if_match_condition(task_id: int) -> ColumnElement[bool]:
