@@ -4,6 +4,7 @@ Without ``PORT`` (local ``make run``) the server listens on 127.0.0.1:8000 only;
 with it (a PaaS) on every interface, as the platform's router expects.
 """
 
+import gc
 import os
 
 _port = os.environ.get("PORT")
@@ -16,3 +17,13 @@ graceful_timeout = 20
 keepalive = 5
 # Let the platform's router's X-Forwarded-* through only from itself.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Import the app once in the master; workers share its memory copy-on-write.
+# create_app() opens no connections, so nothing is shared that must not be.
+preload_app = True
+
+
+def pre_fork(server, worker):
+    # Objects that exist now are never collected: the collector must not write
+    # to (and so copy) the pages the workers share with the master.
+    gc.freeze()

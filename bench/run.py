@@ -2,12 +2,13 @@
 
 Creates a fresh PostgreSQL database, migrates it with the CLI, seeds 20 users
 x 50 tasks, then serves taskapi (wsgi:app) and bench/baseline.py with the
-same gunicorn settings, one after the other, and drives each with wrk over
-loopback: list, get-one and create, 16 connections, --duration seconds each.
-Prints requests/s, p50/p90/p99 latency, the service/baseline ratios and the
-peak RSS of every taskapi worker. Drops the database at the end.
+same gunicorn settings (gunicorn.conf.py) and drives each with wrk over
+loopback: list, get-one and create, 16 connections, --duration seconds each,
+alternating the two servers for --rounds rounds. Prints the median
+requests/s, its p50/p90/p99 latency, the service/baseline ratios, and the
+memory of every worker. Drops the database at the end.
 
-Usage: .venv/bin/python bench/run.py [--duration 10] [--connections 16]
+Usage: .venv/bin/python bench/run.py [--duration 10] [--connections 16] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -155,9 +156,19 @@ def worker_pids(master: int) -> list[int]:
     return [int(pid) for pid in result.stdout.split()]
 
 
-def peak_rss_mb(pid: int) -> float:
+def memory_mb(pid: int) -> dict:
+    """Peak RSS, and now: RSS, and the private part (not shared with other processes)."""
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+
+    def kb(text: str, field: str) -> float:
+        return int(re.search(rf"{field}:\s+(\d+) kB", text).group(1)) / 1024
+
+    return {
+        "peak_rss": kb(status, "VmHWM"),
+        "rss": kb(status, "VmRSS"),
+        "private": kb(rollup, "Private_Clean") + kb(rollup, "Private_Dirty"),
+    }
 
 
 def run_wrk(base: str, script: Path, duration: int, connections: int) -> dict:
@@ -183,6 +194,14 @@ def run_wrk(base: str, script: Path, duration: int, connections: int) -> dict:
     }
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median throughput (its latencies come with it)."""
+    ordered = sorted(runs, key=lambda run: run["rps"])
+    median = dict(ordered[len(ordered) // 2])
+    median["non_2xx"] = sum(run["non_2xx"] for run in runs)
+    return median
+
+
 def to_ms(value: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
@@ -192,6 +211,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="median of this many runs")
     parser.add_argument(
         "--server",
         default=os.environ.get(
@@ -212,25 +232,36 @@ def main() -> None:
             "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
         }
         users = seed(database_url, env)
-        results: dict = {}
-        peak: list[float] = []
-        for name, app in (("taskapi", "wsgi:app"), ("baseline", "bench.baseline:app")):
-            with gunicorn(app, env, RESULTS / f"{name}.log") as (base, process):
+        for scenario in SCENARIOS:
+            (RESULTS / f"{scenario}.lua").write_text(
+                LUA % {"users": lua_table(users), "scenario": scenario}
+            )
+        runs: dict = {}
+        with (
+            gunicorn("wsgi:app", env, RESULTS / "taskapi.log") as (ours, ours_process),
+            gunicorn("bench.baseline:app", env, RESULTS / "baseline.log") as (base, base_process),
+        ):
+            # Rounds alternate the two servers, so drift on the machine hits both alike.
+            for _round in range(args.rounds):
                 for scenario in SCENARIOS:
-                    script = RESULTS / f"{scenario}.lua"
-                    script.write_text(LUA % {"users": lua_table(users), "scenario": scenario})
-                    results[(name, scenario)] = run_wrk(
-                        base, script, args.duration, args.connections
-                    )
-                if name == "taskapi":
-                    peak = [peak_rss_mb(pid) for pid in worker_pids(process.pid)]
+                    for name, url in (("taskapi", ours), ("baseline", base)):
+                        result = run_wrk(
+                            url, RESULTS / f"{scenario}.lua", args.duration, args.connections
+                        )
+                        runs.setdefault((name, scenario), []).append(result)
+            memory = {
+                "taskapi": [memory_mb(pid) for pid in worker_pids(ours_process.pid)],
+                "baseline": [memory_mb(pid) for pid in worker_pids(base_process.pid)],
+            }
+        results = {key: median_run(values) for key, values in runs.items()}
 
-    report(results, peak, args)
+    report(results, memory, args)
 
 
-def report(results: dict, peak: list[float], args) -> None:
+def report(results: dict, memory: dict, args) -> None:
     lines = [
-        f"wrk -t2 -c{args.connections} -d{args.duration}s, gunicorn "
+        f"wrk -t2 -c{args.connections} -d{args.duration}s, median of {args.rounds} "
+        "alternating runs, gunicorn "
         f"{os.environ.get('WEB_CONCURRENCY', '2')} sync workers, PostgreSQL 15, "
         f"{os.cpu_count()} cores",
         "",
@@ -252,12 +283,17 @@ def report(results: dict, peak: list[float], args) -> None:
                     f"  ! {name}: {result['non_2xx']} non-2xx, socket errors: "
                     f"{result['socket_errors'] or 'none'}"
                 )
-    lines += ["", "peak RSS per taskapi worker: " + ", ".join(f"{mb:.1f} MB" for mb in peak)]
+    lines.append("")
+    for name, workers in memory.items():
+        lines.append(
+            f"{name} workers, peak RSS / private memory: "
+            + ", ".join(f"{w['peak_rss']:.1f} / {w['private']:.1f} MB" for w in workers)
+        )
     text_report = "\n".join(lines)
     print(text_report)
     (RESULTS / "latest.txt").write_text(text_report + "\n")
     (RESULTS / "latest.json").write_text(
-        json.dumps({f"{k[0]}/{k[1]}": v for k, v in results.items()} | {"peak_rss_mb": peak})
+        json.dumps({f"{k[0]}/{k[1]}": v for k, v in results.items()} | {"memory_mb": memory})
     )
 
 
