@@ -32,7 +32,7 @@ def main(scenario: str, requests: int) -> None:
             "BETTER_AUTH_SECRET": SECRET,
             "APP_ENV": "production",
         }
-        users = seed(database_url, env)
+        users, _writers = seed(database_url, env)
         os.environ.update(
             {key: env[key] for key in ("DATABASE_URL", "BETTER_AUTH_SECRET", "APP_ENV")}
             | {"RATELIMIT_ENABLED": "false"}

@@ -79,7 +79,8 @@ def fresh_database(server_url: str):
         admin.dispose()
 
 
-def seed(database_url: str, env: dict) -> list[dict]:
+def seed(database_url: str, env: dict) -> tuple[list[dict], list[dict]]:
+    """Two sets of 20 users x 50 tasks: one read by list and get, one written to."""
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "taskapi", "db", "upgrade"],
         cwd=ROOT,
@@ -90,7 +91,7 @@ def seed(database_url: str, env: dict) -> list[dict]:
     engine = create_engine(database_url)
     users = []
     with engine.begin() as connection:
-        for n in range(USERS):
+        for n in range(2 * USERS):
             user_id = f"benchuser{n:02d}{uuid.uuid4().hex[:8]}"
             connection.execute(text("INSERT INTO users (id) VALUES (:id)"), {"id": user_id})
             ids = (
@@ -111,7 +112,7 @@ def seed(database_url: str, env: dict) -> list[dict]:
             )
             users.append({"id": user_id, "token": token, "tasks": ids})
     engine.dispose()
-    return users
+    return users[:USERS], users[USERS:]
 
 
 def lua_table(users: list[dict]) -> str:
@@ -231,8 +232,10 @@ def main() -> None:
             "RATELIMIT_ENABLED": "false",
             "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
         }
-        users = seed(database_url, env)
+        readers, writers = seed(database_url, env)
         for scenario in SCENARIOS:
+            # Creates go to users of their own, so the lists read stay at 50 tasks.
+            users = writers if scenario == "create" else readers
             (RESULTS / f"{scenario}.lua").write_text(
                 LUA % {"users": lua_table(users), "scenario": scenario}
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -36,9 +37,14 @@ def test_gunicorn_serves_the_api(server):
 
 def test_gunicorn_reads_web_concurrency(server):
     _base, process = server
-    workers = subprocess.run(
-        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
+    deadline = time.monotonic() + 10  # workers are spawned one after another
+    while True:
+        workers = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        if len(workers) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(workers) == 2
 
 

@@ -21,10 +21,10 @@ from ..pagination import (
 )
 from ..schemas.tasks import (
     complete_schema,
+    task_json,
     task_list_query_schema,
     task_schema,
     task_update_schema,
-    tasks_schema,
 )
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
@@ -51,7 +51,7 @@ def list_tasks(user_id: str):
     except BadCursor as error:
         raise ValidationError({"cursor": [str(error)]}) from None
     page = fetch_page(query, args["limit"], after)
-    response = jsonify(tasks_schema.dump(page.tasks))
+    response = jsonify([task_json(task) for task in page.tasks])
     response.headers["X-Total-Count"] = str(page.total)
     if page.next_position:
         next_args = {key: value for key, value in args.items() if value}
@@ -150,7 +150,7 @@ def one_row(statement, parameters=None) -> RowMapping | None:
 
 
 def task_response(task: RowMapping, status: int = 200, **headers: str) -> Response:
-    response = jsonify(task_schema.dump(task))
+    response = jsonify(task_json(task))
     response.status_code = status
     response.set_etag(etag_of(task))
     response.headers.update(headers)

@@ -59,6 +59,11 @@ class UTCDateTime(fields.AwareDateTime):
         return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
 
     def _serialize(self, value: datetime | None, attr, obj, **kwargs) -> str | None:
-        if value is None:
-            return None
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return rfc3339(value)
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """``2026-11-26T07:00:00.123456Z``: UTC, with a Z."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from marshmallow import (
     EXCLUDE,
     RAISE,
@@ -14,7 +16,7 @@ from marshmallow import (
 )
 
 from ..models import DESCRIPTION_MAX_LENGTH, PRIORITIES, TITLE_MAX_LENGTH
-from .fields import StrictBoolean, Text, TrimmedText, UTCDateTime
+from .fields import StrictBoolean, Text, TrimmedText, UTCDateTime, rfc3339
 
 READ_ONLY_FIELDS = ("id", "user_id", "created_at", "updated_at")
 
@@ -106,8 +108,23 @@ class TaskListQuerySchema(Schema):
         return args.to_dict()
 
 
+def task_json(task: Mapping) -> dict:
+    """``TaskSchema().dump(task)``, written out: a page of 500 tasks is dumped
+    several times faster. tests/test_schemas.py holds the two equal."""
+    return {
+        "id": task["id"],
+        "user_id": task["user_id"],
+        "title": task["title"],
+        "description": task["description"],
+        "completed": task["completed"],
+        "due_at": rfc3339(task["due_at"]),
+        "priority": task["priority"],
+        "created_at": rfc3339(task["created_at"]),
+        "updated_at": rfc3339(task["updated_at"]),
+    }
+
+
 task_schema = TaskSchema()
-tasks_schema = TaskSchema(many=True)
 task_update_schema = TaskUpdateSchema()
 complete_schema = CompleteSchema()
 task_list_query_schema = TaskListQuerySchema()
