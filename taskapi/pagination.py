@@ -107,7 +107,9 @@ def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
         statement = segment_statement(
             query, segment, after if after and after.segment == segment else None
         )
-        rows += db.session.execute(statement.limit(limit + 1 - len(rows))).mappings().all()
+        rows += (
+            db.session.connection().execute(statement.limit(limit + 1 - len(rows))).mappings().all()
+        )
         segment += 1
     if rows:
         total = rows[0]["total"]

@@ -66,4 +66,6 @@ def rfc3339(value: datetime | None) -> str | None:
     """``2026-11-26T07:00:00.123456Z``: UTC, with a Z."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
