@@ -8,23 +8,30 @@ user row created on first sight, and 401 problem+json for every failure.
 from __future__ import annotations
 
 import re
+import time
 from functools import wraps
 
-from flask import Flask, abort, current_app, g
-from flask_jwt_extended import JWTManager, get_jwt, get_jwt_identity, verify_jwt_in_request
+from flask import Flask, abort, current_app, g, request
+from flask_jwt_extended import JWTManager, get_jwt, get_jwt_header, verify_jwt_in_request
 from marshmallow import ValidationError, validate
 from sqlalchemy.exc import IntegrityError
 
 from .database import insert
 from .errors import problem
 from .extensions import db
-from .keys import decode_key, has_expected_issuer_and_audience, init_keys
+from .keys import (
+    SHARED_SECRET_ALGORITHMS,
+    decode_key,
+    has_expected_issuer_and_audience,
+    init_keys,
+)
 from .limits import tasks_rate_limit
 from .models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH, User
 
 # Better Auth ids are alphanumeric; other providers use UUIDs or "provider|id".
 USER_ID_PATTERN = re.compile(rf"[A-Za-z0-9._~:@|+=-]{{1,{USER_ID_MAX_LENGTH}}}")
 KNOWN_USERS_LIMIT = 100_000
+VERIFIED_TOKENS_LIMIT = 10_000
 
 _is_email = validate.Email()
 
@@ -39,15 +46,38 @@ def auth_required(view):
 
     @wraps(view)
     def wrapper(*args, user_id: str, **kwargs):
-        verify_jwt_in_request()
-        identity = get_jwt_identity()
+        claims = verified_claims()
+        identity = claims[current_app.config["JWT_IDENTITY_CLAIM"]]
         if identity != user_id:
             abort(403, "The access token does not grant access to this user's tasks.")
         g.user_id = identity
-        provision_user(identity, get_jwt())
+        provision_user(identity, claims)
         return limited_view(*args, user_id=user_id, **kwargs)
 
     return wrapper
+
+
+def verified_claims() -> dict:
+    """The claims of the request's token, verified by flask-jwt-extended.
+
+    A frontend sends the same token on every call until it expires, so an
+    HS256 token that passed once is remembered (by its exact header) until its
+    ``exp``: verifying it again could only give the same answer, since the
+    secret does not change while the process runs. JWKS tokens are always
+    verified, because their keys can be withdrawn.
+    """
+    header = request.headers.get("Authorization")
+    verified: dict = current_app.extensions["taskapi.verified_tokens"]
+    claims = verified.get(header)
+    if claims is not None and claims["exp"] > time.time():
+        return claims
+    verify_jwt_in_request()
+    claims = get_jwt()
+    if get_jwt_header().get("alg") in SHARED_SECRET_ALGORITHMS:
+        if len(verified) >= VERIFIED_TOKENS_LIMIT:
+            verified.clear()
+        verified[header] = claims
+    return claims
 
 
 def is_valid_user_id(value: object) -> bool:
@@ -146,5 +176,6 @@ def init_auth(app: Flask, jwt: JWTManager) -> None:
     app.config["JWT_ENCODE_ISSUER"] = app.config.get("JWT_ISSUER")
     app.config["JWT_ENCODE_AUDIENCE"] = app.config.get("JWT_AUDIENCE")
     app.extensions["taskapi.known_users"] = set()
+    app.extensions["taskapi.verified_tokens"] = {}
     jwt.init_app(app)
     register_jwt_callbacks(jwt)

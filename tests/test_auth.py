@@ -190,3 +190,20 @@ def test_deleting_a_user_deletes_their_tasks(app, create_task):
         db.session.commit()
         owners = db.session.scalars(select(Task.user_id)).all()
     assert owners == ["bob"]
+
+
+def test_a_token_that_worked_stops_working_when_it_expires(client):
+    token = make_token("alice", exp=int(time.time()) + 1)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/alice/tasks", headers=headers).status_code == 200
+    assert client.get("/api/alice/tasks", headers=headers).status_code == 200
+    time.sleep(1.1)
+    response = client.get("/api/alice/tasks", headers=headers)
+    assert response.status_code == 401
+    assert response.json["detail"] == "The access token has expired."
+
+
+def test_a_token_that_worked_still_only_opens_its_own_tasks(client):
+    headers = bearer("alice")
+    assert client.get("/api/alice/tasks", headers=headers).status_code == 200
+    assert client.get("/api/bob/tasks", headers=headers).status_code == 403
