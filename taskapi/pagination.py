@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import RowMapping, Select, false, func, select, true, tuple_
+from sqlalchemy import Integer, RowMapping, Select, bindparam, false, func, select, true, tuple_
 
 from .extensions import db
 from .models import Task, utcnow
@@ -58,20 +59,28 @@ class TaskQuery:
         text = "\x00".join((self.user_id, self.status, self.q, self.sort))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def filtered(self, statement: Select) -> Select:
-        statement = statement.where(Task.user_id == self.user_id)
-        if self.status == "pending":
-            statement = statement.where(Task.completed == false())
-        elif self.status == "completed":
-            statement = statement.where(Task.completed == true())
-        elif self.status == "overdue":
-            statement = statement.where(Task.completed == false(), Task.due_at < utcnow())
-        if self.q:
-            statement = statement.where(
-                Task.title.icontains(self.q, autoescape=True)
-                | Task.description.icontains(self.q, autoescape=True)
-            )
-        return statement
+    def parameters(self) -> dict:
+        """Values for the bind parameters of the statements below."""
+        escaped = self.q.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        return {"user_id": self.user_id, "pattern": f"%{escaped}%", "now": utcnow()}
+
+
+def filtered(statement: Select, status: str, has_q: bool) -> Select:
+    """``statement`` narrowed to one user's tasks matching ``status`` and ``q``."""
+    statement = statement.where(Task.user_id == bindparam("user_id"))
+    if status == "pending":
+        statement = statement.where(Task.completed == false())
+    elif status == "completed":
+        statement = statement.where(Task.completed == true())
+    elif status == "overdue":
+        now = bindparam("now", type_=Task.due_at.type)
+        statement = statement.where(Task.completed == false(), Task.due_at < now)
+    if has_q:  # % _ and / in q are escaped (TaskQuery.parameters): they match literally
+        pattern = bindparam("pattern")
+        statement = statement.where(
+            Task.title.ilike(pattern, escape="/") | Task.description.ilike(pattern, escape="/")
+        )
+    return statement
 
 
 @dataclass(frozen=True)
@@ -90,8 +99,9 @@ class Page:
     total: int  # tasks matching the filter, on every page
 
 
-def count_tasks(query: TaskQuery) -> Select:
-    return query.filtered(select(func.count()).select_from(Task))
+@lru_cache(maxsize=64)
+def count_statement(status: str, has_q: bool) -> Select:
+    return filtered(select(func.count()).select_from(Task), status, has_q)
 
 
 def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
@@ -100,21 +110,26 @@ def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
     The total rides along in the page query (a scalar subquery), so a page
     costs one round trip; only an empty page after a cursor needs a second.
     """
+    connection = db.session.connection()
+    parameters = query.parameters()
     segments = 2 if query.key in NULLABLE_SORTS else 1
     segment = after.segment if after else 0
     rows: list = []
     while segment < segments and len(rows) <= limit:
-        statement = segment_statement(
-            query, segment, after if after and after.segment == segment else None
+        resume = after if after and after.segment == segment else None
+        statement = page_statement(
+            query.status, bool(query.q), query.sort, segment, resume is not None
         )
-        rows += (
-            db.session.connection().execute(statement.limit(limit + 1 - len(rows))).mappings().all()
-        )
+        values = parameters | {"limit": limit + 1 - len(rows)}
+        if resume is not None:
+            values |= {"after_value": resume.value, "after_id": resume.id}
+        rows += connection.execute(statement, values).mappings().all()
         segment += 1
     if rows:
         total = rows[0]["total"]
     elif after:  # past the end: the count is still the filter's
-        total = db.session.scalar(count_tasks(query))
+        total = connection.execute(count_statement(query.status, bool(query.q)), parameters)
+        total = total.scalar()
     else:
         total = 0
     tasks = rows[:limit]
@@ -122,24 +137,28 @@ def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
     return Page(tasks, next_position, total)
 
 
-def segment_statement(query: TaskQuery, segment: int, after: Position | None) -> Select:
-    column = SORT_COLUMNS[query.key]
-    total = count_tasks(query).scalar_subquery().label("total")
+@lru_cache(maxsize=256)
+def page_statement(status: str, has_q: bool, sort: str, segment: int, resume: bool) -> Select:
+    """The page query for one shape of request, built once; values are bound."""
+    key, descending = sort.removeprefix("-"), sort.startswith("-")
+    column = SORT_COLUMNS[key]
+    total = count_statement(status, has_q).scalar_subquery().label("total")
     # Plain rows, not ORM objects: a page is read-only, and rows are much cheaper.
-    statement = query.filtered(select(*Task.__table__.columns, total))
+    statement = filtered(select(*Task.__table__.columns, total), status, has_q)
+    after_id = bindparam("after_id", type_=Task.id.type)
     if segment == 1:  # the rows whose sort value is null, by id alone
         statement = statement.where(column.is_(None))
-        order, key, after_key = (Task.id,), Task.id, (after.id if after else None)
+        order, position, after = (Task.id,), Task.id, after_id
     else:
-        if query.key in NULLABLE_SORTS:
+        if key in NULLABLE_SORTS:
             statement = statement.where(column.is_not(None))
-        order, key = (column, Task.id), tuple_(column, Task.id)
-        after_key = (after.value, after.id) if after else None
-    if after_key is not None:
-        statement = statement.where(key < after_key if query.descending else key > after_key)
-    if query.descending:
+        order, position = (column, Task.id), tuple_(column, Task.id)
+        after = tuple_(bindparam("after_value", type_=column.type), after_id)
+    if resume:
+        statement = statement.where(position < after if descending else position > after)
+    if descending:
         order = tuple(part.desc() for part in order)
-    return statement.order_by(*order)
+    return statement.order_by(*order).limit(bindparam("limit", type_=Integer))
 
 
 def position_of(query: TaskQuery, task: RowMapping) -> Position:
