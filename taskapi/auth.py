@@ -32,6 +32,8 @@ from .models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH, User
 USER_ID_PATTERN = re.compile(rf"[A-Za-z0-9._~:@|+=-]{{1,{USER_ID_MAX_LENGTH}}}")
 KNOWN_USERS_LIMIT = 100_000
 VERIFIED_TOKENS_LIMIT = 10_000
+# Better Auth's tokens are under 1 KB; anything this big is not one of them.
+AUTHORIZATION_MAX_LENGTH = 4096
 
 _is_email = validate.Email()
 
@@ -67,6 +69,8 @@ def verified_claims() -> dict:
     verified, because their keys can be withdrawn.
     """
     header = request.headers.get("Authorization")
+    if header is not None and len(header) > AUTHORIZATION_MAX_LENGTH:
+        abort(unauthorized("The access token is too large.", token_sent=True))
     verified: dict = current_app.extensions["taskapi.verified_tokens"]
     claims = verified.get(header)
     if claims is not None and claims["exp"] > time.time():
@@ -78,6 +82,10 @@ def verified_claims() -> dict:
             verified.clear()
         verified[header] = claims
     return claims
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def is_valid_user_id(value: object) -> bool:
@@ -154,7 +162,9 @@ def register_jwt_callbacks(jwt: JWTManager) -> None:
     def has_required_claims(header, data):
         identity = data.get(current_app.config["JWT_IDENTITY_CLAIM"])
         return (
-            "exp" in data
+            is_number(data.get("exp"))
+            # PyJWT also takes numeric strings in time claims; RFC 7519 does not.
+            and all(is_number(data[claim]) for claim in ("nbf", "iat") if claim in data)
             and is_valid_user_id(identity)
             and has_expected_issuer_and_audience(header, data)
         )
