@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 SYSTEM_PYTHON ?= $(shell command -v python3.11 || command -v python3)
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run migrate test lint format bench clean
+.PHONY: install run migrate test soak lint format bench clean
 
 install: $(INSTALLED)
 
@@ -30,6 +30,10 @@ format: install
 
 test: lint
 	$(BIN)/pytest
+
+# Load, outage and fuzzing runs against real servers (a few minutes; CI runs it too).
+soak: install
+	$(BIN)/pytest -m soak
 
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

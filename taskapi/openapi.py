@@ -36,6 +36,10 @@ class StatusSchema(Schema):
     status = fields.String(metadata={"example": "ok"})
 
 
+class ReadySchema(StatusSchema):
+    database = fields.String(metadata={"example": "ok"})
+
+
 ERROR_TEXT = {
     304: "Not modified: If-None-Match names the current ETag.",
     400: "Invalid body, field, parameter, cursor or header.",
@@ -125,7 +129,7 @@ WRITE_ERRORS = (*TASK_ERRORS, 400, 412, 413, 415)
 # (endpoint, method) -> the operation, minus summary (the view's docstring).
 OPERATIONS = {
     ("health.healthz", "get"): operation({"200": ok(StatusSchema)}, (), secure=False),
-    ("health.readyz", "get"): operation({"200": ok(StatusSchema)}, (), secure=False),
+    ("health.readyz", "get"): operation({"200": ok(ReadySchema)}, (503,), secure=False),
     ("accounts.register", "post"): operation(
         {"201": ok(TokenSchema, "Created")},
         (400, 409, 413, 415),
