@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -71,11 +72,13 @@ def gunicorn(database_url: str, **environment: str):
         capture_output=True,
         timeout=60,
     )
+    # A file, not a pipe: a pipe nobody reads fills up and blocks the workers' logging.
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (closed when the server stops)
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "wsgi:app"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -87,13 +90,20 @@ def gunicorn(database_url: str, **environment: str):
                     break
             except OSError:
                 pass
-            assert process.poll() is None, process.stdout.read().decode()
+            assert process.poll() is None, read_log(log)
             assert time.monotonic() < deadline, "gunicorn did not start"
             time.sleep(0.1)
         yield base, process
     finally:
         process.send_signal(signal.SIGTERM)
-        process.output = process.communicate(timeout=30)[0].decode()
+        process.wait(timeout=30)
+        process.output = read_log(log)
+        log.close()
+
+
+def read_log(log) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")
 
 
 @contextmanager
