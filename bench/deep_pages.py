@@ -83,6 +83,7 @@ def run(database_url: str) -> None:
             "SQLALCHEMY_DATABASE_URI": database_url,
             "JWT_SECRET_KEY": SECRET,
             "SECRET_KEY": SECRET,
+            "LOG_LEVEL": "WARNING",  # no access line per timed request
         }
     )
     with app.app_context():
