@@ -13,20 +13,19 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import flask_migrate
 import jwt
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 from taskapi import create_app
 from taskapi.extensions import db
 from taskapi.models import Task
 from taskapi.pagination import SORT_COLUMNS, Position, TaskQuery, encode_cursor
+from tests.databases import fresh_postgres_database
 
 SECRET = "bench-secret-" + "x" * 60
 HEAVY_TASKS = 100_000
@@ -63,17 +62,8 @@ def timed(call, runs=RUNS) -> tuple[float, float]:
 
 
 def main(server_url: str) -> None:
-    server = make_url(server_url).set(drivername="postgresql+psycopg2")
-    name = f"taskapi_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        run(server.set(database=name).render_as_string(hide_password=False))
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(server_url, prefix="taskapi_bench") as database_url:
+        run(database_url)
 
 
 def run(database_url: str) -> None:

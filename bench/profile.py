@@ -19,13 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyinstrument import Profiler
 
-from bench.run import SECRET, fresh_database, seed
+from bench.run import SECRET, seed
 from taskapi import create_app
+from tests.databases import fresh_postgres_database
 
 
 def main(scenario: str, requests: int) -> None:
     server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    with fresh_database(server) as database_url:
+    with fresh_postgres_database(server, prefix="taskapi_bench") as database_url:
         env = {
             **os.environ,
             "DATABASE_URL": database_url,

@@ -29,7 +29,10 @@ from pathlib import Path
 
 import jwt
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.databases import fresh_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -62,21 +65,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@contextmanager
-def fresh_database(server_url: str):
-    server = make_url(server_url).set(drivername="postgresql+psycopg2")
-    name = f"taskapi_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed(database_url: str, env: dict) -> tuple[list[dict], list[dict]]:
@@ -222,7 +210,7 @@ def main() -> None:
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
 
-    with fresh_database(args.server) as database_url:
+    with fresh_postgres_database(args.server, prefix="taskapi_bench") as database_url:
         env = {
             **os.environ,
             "APP_ENV": "production",

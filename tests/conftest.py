@@ -17,12 +17,13 @@ from pathlib import Path
 import flask_migrate
 import jwt as pyjwt
 import pytest
-from sqlalchemy import create_engine, delete, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete
 
 from taskapi import create_app
 from taskapi.extensions import db
 from taskapi.models import Task, User
+
+from .databases import fresh_postgres_database
 
 SECRET = "test-secret-" + "x" * 60
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -47,17 +48,8 @@ def fresh_database(backend: str, folder: Path):
     if backend == "sqlite":
         yield f"sqlite:///{folder / f'taskapi-{uuid.uuid4().hex[:8]}.sqlite3'}"
         return
-    server = make_url(TEST_DATABASE_URL).set(drivername="postgresql+psycopg2")
-    name = f"taskapi_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(TEST_DATABASE_URL) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -26,8 +26,8 @@ if CHROMIUM is None and os.environ.get("CI"):
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
-def run_page(page_url: str, profile: Path) -> dict:
-    """Load the page headless, let its fetches finish, return what it wrote."""
+def dump_dom(url: str, profile: Path) -> str:
+    """Load ``url`` in headless Chromium, let its scripts and fetches finish, return the DOM."""
     result = subprocess.run(
         [
             CHROMIUM,
@@ -42,15 +42,21 @@ def run_page(page_url: str, profile: Path) -> dict:
             f"--user-data-dir={profile}",
             "--virtual-time-budget=15000",
             "--dump-dom",
-            page_url,
+            url,
         ],
         capture_output=True,
         text=True,
         timeout=90,
         check=False,
     )
-    match = re.search(r'<pre id="out">(.*?)</pre>', result.stdout, re.S)
-    assert match, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout + result.stderr[-2000:]
+
+
+def run_page(page_url: str, profile: Path) -> dict:
+    """Run tests/browser/page.html; return the results it wrote into the page."""
+    dom = dump_dom(page_url, profile)
+    match = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S)
+    assert match, dom[-4000:]
     return json.loads(html.unescape(match.group(1)))
 
 
@@ -102,27 +108,7 @@ def test_disallowed_origin_is_blocked_and_changes_nothing(sites, api, tmp_path):
 
 
 def test_docs_page_renders_offline(api, tmp_path):
-    result = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-            f"{api}/api/docs",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    dom = result.stdout
+    dom = dump_dom(f"{api}/api/docs", tmp_path / "profile")
     # Swagger UI fetched the document and drew every operation.
     assert "/api/{user_id}/tasks/{task_id}/complete" in dom
     assert "Create a task" in dom
