@@ -55,6 +55,7 @@ def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response
             abort(409, f"This {HEADER} was used with a different request body.")
         if stored.status_code is not None:
             return replay(stored)
+        db.session.rollback()  # claimed but not finished: look again
     else:
         abort(409, f"This {HEADER} is in use; retry shortly.")
 
