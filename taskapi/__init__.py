@@ -9,7 +9,7 @@ from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import database  # noqa: F401  (registers SQLite connection settings)
+from . import database  # noqa: F401  (registers connection settings and idle pings)
 from .auth import init_auth
 from .blueprints import accounts, docs, health, tasks
 from .commands import register_commands
