@@ -109,7 +109,7 @@ def update_task(user_id: str, task_id: int):
 @bp.patch(f"{TASK_URL}/complete")
 @auth_required
 def complete_task(user_id: str, task_id: int):
-    """Toggle ``completed``, or set it from an optional ``{"completed": bool}``."""
+    """Toggle completed, or set it from an optional {"completed": bool} body."""
     body = load_json(complete_schema, optional=True)
     completed = ~TASKS.c.completed if body is None else body["completed"]
     return task_response(write_task(user_id, task_id, completed=completed))
