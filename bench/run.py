@@ -32,7 +32,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.databases import fresh_postgres_database
+from tests.databases import fresh_postgres_database, upgrade_with_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -69,13 +69,7 @@ def free_port() -> int:
 
 def seed(database_url: str, env: dict) -> tuple[list[dict], list[dict]]:
     """Two sets of 20 users x 50 tasks: one read by list and get, one written to."""
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "taskapi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    upgrade_with_cli(env)
     engine = create_engine(database_url)
     users = []
     with engine.begin() as connection:

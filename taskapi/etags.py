@@ -26,7 +26,7 @@ def if_match_condition(task_id: int) -> ColumnElement[bool]:
     strong ETags of this task; weak or foreign tags never match (RFC 9110
     uses strong comparison for If-Match).
     """
-    if "If-Match" not in request.headers or request.if_match.star_tag:
+    if not has_if_match():
         return true()
     versions = []
     for tag in request.if_match.as_set():  # strong tags only

@@ -48,7 +48,7 @@ def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response
         if claim_key(user_id, key, request_hash):
             break
         stored = db.session.get(IdempotencyKey, (user_id, key), populate_existing=True)
-        if stored is None or stored.created_at < utcnow() - KEY_LIFETIME:
+        if stored is None or stored.created_at < expiry_cutoff():
             forget_expired(user_id, key)
             continue
         if stored.request_hash != request_hash:
@@ -84,7 +84,7 @@ def claim_key(user_id: str, key: str, request_hash: str) -> bool:
         db.session.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.user_id == user_id,
-                IdempotencyKey.created_at < utcnow() - KEY_LIFETIME,
+                IdempotencyKey.created_at < expiry_cutoff(),
             )
         )
     else:
@@ -97,10 +97,15 @@ def forget_expired(user_id: str, key: str) -> None:
         delete(IdempotencyKey).where(
             IdempotencyKey.user_id == user_id,
             IdempotencyKey.key == key,
-            IdempotencyKey.created_at < utcnow() - KEY_LIFETIME,
+            IdempotencyKey.created_at < expiry_cutoff(),
         )
     )
     db.session.commit()
+
+
+def expiry_cutoff():
+    """Keys created before this moment have expired."""
+    return utcnow() - KEY_LIFETIME
 
 
 def replay(stored: IdempotencyKey) -> Response:
@@ -121,7 +126,7 @@ def canonical_body() -> bytes:
 def purge_expired() -> int:
     """Delete every expired key; returns how many."""
     result = db.session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - KEY_LIFETIME)
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < expiry_cutoff())
     )
     db.session.commit()
     return result.rowcount

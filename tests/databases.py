@@ -1,13 +1,18 @@
-"""Throwaway PostgreSQL databases, for the test suite and the benchmarks."""
+"""Throwaway PostgreSQL databases and migrating them, for the tests and the benchmarks."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
@@ -24,3 +29,15 @@ def fresh_postgres_database(server_url: str, prefix: str = "taskapi_test") -> It
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def upgrade_with_cli(env: Mapping[str, str]) -> None:
+    """Migrate ``env``'s DATABASE_URL the way a deployment does: ``flask db upgrade``."""
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "taskapi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )

@@ -19,6 +19,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from .conftest import SECRET
+from .databases import upgrade_with_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,14 +65,7 @@ def gunicorn(database_url: str, **environment: str):
         "WEB_CONCURRENCY": "2",
         **environment,
     }
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "taskapi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    upgrade_with_cli(env)
     # A file, not a pipe: a pipe nobody reads fills up and blocks the workers' logging.
     log = tempfile.TemporaryFile()  # noqa: SIM115  (closed when the server stops)
     process = subprocess.Popen(
