@@ -36,7 +36,8 @@ def problem(
         body["errors"] = errors
     response = response or Response()
     response.status_code = status
-    response.set_data(json.dumps(body))
+    # A final newline, as jsonify gives success bodies: curl output ends its line.
+    response.set_data(json.dumps(body) + "\n")
     response.mimetype = PROBLEM_MIMETYPE
     response.headers.update(headers or {})
     return response

@@ -21,7 +21,9 @@ def assert_problem(response, status: int):
     assert body["status"] == status
     assert body["type"] == "about:blank"
     assert body["title"]
-    assert "<" not in response.get_data(as_text=True)  # never HTML
+    text = response.get_data(as_text=True)
+    assert "<" not in text  # never HTML
+    assert text.endswith("}\n")  # ends its line in a terminal, as success bodies do
     return body
 
 
