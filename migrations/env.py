@@ -5,6 +5,7 @@ from alembic import context
 from flask import current_app
 
 import taskapi.models  # noqa: F401  (autogenerate must see every model)
+from taskapi.database import check_foreign_keys, migration_transaction
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -87,15 +88,19 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            # The app's engine autocommits each statement; migrations run in one
-            # transaction, so a failed one leaves nothing half-done.
-            connection.execution_options(isolation_level="READ COMMITTED")
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+    with connectable.connect() as connection, migration_transaction(connection):
+        # All pending migrations in one transaction (the app's engine otherwise
+        # autocommits each statement): a failed one leaves nothing half-done.
+        context.configure(
+            connection=connection,
+            target_metadata=get_metadata(),
+            transactional_ddl=True,
+            **conf_args,
+        )
 
         with context.begin_transaction():
             context.run_migrations()
+            check_foreign_keys(connection)
 
 
 if context.is_offline_mode():

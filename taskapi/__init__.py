@@ -9,16 +9,16 @@ from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import database  # noqa: F401  (registers connection settings and idle pings)
 from .auth import init_auth
 from .blueprints import accounts, docs, health, tasks
 from .commands import register_commands
-from .config import check_config, engine_options, load_config, normalize_database_url
+from .config import check_config, derived_settings, load_config
 from .cors import init_cors
+from .database import init_database
 from .errors import register_error_handlers
-from .extensions import db, jwt
 from .limits import init_limits
 from .request_log import init_request_log
+from .users import init_users
 
 
 def create_app(config: Mapping | None = None) -> Flask:
@@ -43,9 +43,7 @@ def configure(app: Flask, overrides: Mapping | None) -> None:
     else:
         app.config.update(load_config({"APP_ENV": "testing"}, app.instance_path))
         app.config.update(overrides)
-    database_url = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(database_url))
+    app.config.update(derived_settings(app.config))
     check_config(app.config)
 
 
@@ -61,8 +59,9 @@ def trust_proxies(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     init_request_log(app)
-    db.init_app(app)
-    init_auth(app, jwt)
+    init_database(app)
+    init_auth(app)
+    init_users(app)
     init_limits(app)
     init_cors(app)
 

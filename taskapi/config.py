@@ -1,7 +1,9 @@
 """Configuration read from the environment, with a fail-fast check for production.
 
-Every setting the contract names (section 7) is parsed here and nowhere else;
-the rest of the package reads ``current_app.config``.
+Every setting is parsed here (``load_config``), every setting that follows
+from others is computed here (``derived_settings``), and nowhere else; the
+rest of the package reads ``current_app.config``. docs/operations.md lists
+them all.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from pathlib import Path
 
 ENVIRONMENTS = ("development", "production", "testing")
 MIN_SECRET_LENGTH = 32
-CONNECT_TIMEOUT_SECONDS = 10
+# Tokens signed with the shared secret (BETTER_AUTH_SECRET, or this app's own).
+SHARED_SECRET_ALGORITHMS = ("HS256",)
+# Better Auth's jwt() plugin signs with one of these; verified with its JWKS.
+JWKS_ALGORITHMS = ("EdDSA", "ES256", "RS256")
 
 
 class ConfigError(RuntimeError):
@@ -52,6 +57,8 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "BETTER_AUTH_URL": better_auth_url,
         "JWT_JWKS_URL": jwks_url,
         "JWT_JWKS_TIMEOUT": parse_int(environ, "JWT_JWKS_TIMEOUT", 3, minimum=1),
+        # Unknown kids refetch the JWKS at most once per this many seconds (per process).
+        "JWT_JWKS_REFRESH_COOLDOWN": parse_int(environ, "JWT_JWKS_REFRESH_COOLDOWN", 10, minimum=0),
         "CORS_ORIGINS": parse_list(environ.get("CORS_ORIGINS", default_origins)),
         # RATELIMIT_DEFAULT would be Flask-Limiter's limit for every route, so the
         # contract's variables are read into names of our own.
@@ -59,6 +66,33 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "AUTH_RATE_LIMIT": environ.get("RATELIMIT_AUTH", "").strip() or "10 per minute",
         "RATELIMIT_ENABLED": parse_bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
+        # Flask-Limiter's own: X-RateLimit-* headers; if Redis is unreachable,
+        # count in memory rather than fail requests.
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": "taskapi",
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    }
+
+
+def derived_settings(config: Mapping) -> dict:
+    """Settings that follow from others: the extensions' own keys.
+
+    Computed after tests' overrides too, so an override of ``JWT_JWKS_URL``
+    (say) brings its consequences with it.
+    """
+    jwks_algorithms = JWKS_ALGORITHMS if config.get("JWT_JWKS_URL") else ()
+    return {
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(config["SQLALCHEMY_DATABASE_URI"]),
+        # flask-jwt-extended: tokens in the Authorization header only; the key for
+        # each algorithm is chosen by taskapi.keys (no algorithm confusion).
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ALGORITHM": SHARED_SECRET_ALGORITHMS[0],
+        "JWT_DECODE_ALGORITHMS": [*SHARED_SECRET_ALGORITHMS, *jwks_algorithms],
+        # Issuer and audience are checked per kind of token (taskapi.keys); the
+        # tokens this app issues carry them when they are configured.
+        "JWT_ENCODE_ISSUER": config.get("JWT_ISSUER"),
+        "JWT_ENCODE_AUDIENCE": config.get("JWT_AUDIENCE"),
     }
 
 
@@ -72,25 +106,6 @@ def check_config(config: Mapping) -> None:
         )
     if not secret:
         raise ConfigError("BETTER_AUTH_SECRET is not set.")
-
-
-def engine_options(database_url: str) -> dict:
-    """Connection settings: a bounded connect time and checked pooled connections."""
-    if database_url.startswith("sqlite"):
-        # timeout is SQLite's busy timeout: writers wait for the lock instead of failing.
-        return {"connect_args": {"timeout": CONNECT_TIMEOUT_SECONDS}, "hide_parameters": True}
-    return {
-        # Each statement is its own transaction: no BEGIN and ROLLBACK round trips
-        # around a read. Code that needs several statements in one transaction
-        # asks for it (taskapi.database.begin_transaction).
-        "isolation_level": "AUTOCOMMIT",
-        # Instead of pool_pre_ping (a round trip on every checkout), connections
-        # idle for a while are pinged (taskapi.database), and all are renewed hourly.
-        "pool_recycle": 3600,
-        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
-        # Errors (and so logs) show SQL but never the values: no password hashes, no text.
-        "hide_parameters": True,
-    }
 
 
 def normalize_database_url(url: str) -> str:

@@ -1,28 +1,123 @@
-"""Database helpers: connection settings, idle-connection pings, explicit transactions.
+"""The database policy, in one place: engine options, connection hooks, transactions.
 
-On PostgreSQL every statement commits by itself (see ``config.engine_options``);
-``begin_transaction`` groups statements where atomicity needs it.
+Every statement commits by itself, on PostgreSQL and on SQLite: a read costs
+no BEGIN and ROLLBACK round trips, and a single INSERT, UPDATE or DELETE is
+atomic as it is. Statements that must succeed or fail together run inside
+``atomic()``. ``init_database`` sets this up for one app's engine only.
 """
+
+from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import event, exc
+from flask import Flask
+from sqlalchemy import Connection, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-from sqlalchemy.pool import Pool
 
 from .extensions import db
 
+CONNECT_TIMEOUT_SECONDS = 10
 # Serverless PostgreSQL (Neon) closes connections that sat idle; a connection
 # unused for longer than this is checked with a ping before it is handed out.
 IDLE_PING_SECONDS = 30
 
 
-@event.listens_for(Engine, "connect")
-def configure_sqlite(dbapi_connection, _record) -> None:
-    if not isinstance(dbapi_connection, sqlite3.Connection):
+def init_database(app: Flask) -> None:
+    """Bind Flask-SQLAlchemy to ``app`` with this module's engine options and hooks."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url))
+    db.init_app(app)
+    with app.app_context():
+        engine = db.engine  # made by init_app; no connection is opened yet
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", configure_sqlite)
+    else:
+        event.listen(engine.pool, "checkin", remember_checkin)
+        event.listen(engine.pool, "checkout", ping_if_idle)
+
+
+def engine_options(database_url: str) -> dict:
+    """A bounded connect time, autocommit, and no values in error messages."""
+    options = {
+        # Errors (and so logs) show SQL but never the values: no password hashes, no text.
+        "hide_parameters": True,
+        "isolation_level": "AUTOCOMMIT",
+    }
+    if database_url.startswith("sqlite"):
+        # timeout is SQLite's busy timeout: writers wait for the lock instead of failing.
+        return options | {"connect_args": {"timeout": CONNECT_TIMEOUT_SECONDS}}
+    return options | {
+        # Instead of pool_pre_ping (a round trip on every checkout), connections
+        # idle for a while are pinged (ping_if_idle), and all are renewed hourly.
+        "pool_recycle": 3600,
+        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    }
+
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """Run the block's statements as one transaction: all of them commit, or none.
+
+    Whatever the session did before the block has committed already (outside
+    a block every statement does), so the block starts a transaction of its own.
+    """
+    session = db.session()  # the request's session, not the scoped proxy
+    if session.in_transaction():
+        session.commit()
+    if db.engine.dialect.name == "sqlite":
+        # Takes the database's write lock at once, so a transaction that reads
+        # and then writes never fails halfway with "database is locked".
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        # Each write takes its row locks: concurrent writers of a row wait in turn.
+        session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+
+
+@contextmanager
+def migration_transaction(connection: Connection) -> Iterator[None]:
+    """Prepare ``connection`` so that Alembic runs all migrations as one transaction.
+
+    On SQLite, foreign keys are off meanwhile (batch migrations rebuild a
+    table by dropping it, which would cascade into the rows that refer to
+    it) and are checked before the commit, then turned back on.
+    """
+    if connection.dialect.name != "sqlite":
+        connection.execution_options(isolation_level="READ COMMITTED")
+        yield
         return
+    connection.exec_driver_sql("PRAGMA foreign_keys = OFF")  # only outside a transaction
+    connection.commit()
+    event.listen(connection, "begin", begin_immediately)
+    try:
+        yield
+    finally:
+        event.remove(connection, "begin", begin_immediately)
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        connection.commit()
+
+
+def begin_immediately(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def check_foreign_keys(connection: Connection) -> None:
+    """Fail (and so roll back) a SQLite migration that left a dangling reference."""
+    if connection.dialect.name == "sqlite":
+        dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            raise RuntimeError(f"the migration broke foreign keys: {dangling[:5]}")
+
+
+def configure_sqlite(dbapi_connection: sqlite3.Connection, _record) -> None:
     # SQLite's lower() folds ASCII only; case-insensitive search (q) needs all of Unicode.
     dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
@@ -33,15 +128,15 @@ def configure_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-@event.listens_for(Pool, "checkin")
+def unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 def remember_checkin(_dbapi_connection, record) -> None:
     record.info["checked_in_at"] = time.monotonic()
 
 
-@event.listens_for(Pool, "checkout")
 def ping_if_idle(dbapi_connection, record, _proxy) -> None:
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        return
     checked_in_at = record.info.get("checked_in_at")
     if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
         return
@@ -54,21 +149,7 @@ def ping_if_idle(dbapi_connection, record, _proxy) -> None:
         raise exc.DisconnectionError("idle connection was closed by the server") from error
 
 
-def begin_transaction() -> None:
-    """Make the session's next statements one transaction (READ COMMITTED).
-
-    Call it before the session's first statement. A no-op on SQLite, whose
-    sessions are always transactional.
-    """
-    if db.engine.dialect.name == "postgresql":
-        db.session.connection(execution_options={"isolation_level": "READ COMMITTED"})
-
-
-def unicode_lower(value):
-    return value.lower() if isinstance(value, str) else value
-
-
-def insert(model):
+def insert(table):
     """An INSERT that supports ``on_conflict_do_nothing`` on PostgreSQL and SQLite."""
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
+    return dialect.insert(table)

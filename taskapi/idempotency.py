@@ -1,7 +1,7 @@
 """Idempotency-Key on POST: a retried create returns the first response.
 
-The key row is inserted first, in the same transaction that creates the
-task, and filled with the response before commit. A concurrent request with
+The key row is inserted first, in the same transaction (``atomic()``) that
+creates the task, and filled with the response before commit. A concurrent request with
 the same key waits on that row (PostgreSQL's ON CONFLICT waits for the other
 transaction; SQLite has one writer at a time) and then replays the stored
 response, so the same key never creates two tasks.
@@ -16,9 +16,9 @@ from datetime import timedelta
 
 from flask import Response, abort, request
 from marshmallow import ValidationError
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
-from .database import begin_transaction, insert
+from .database import atomic, insert
 from .extensions import db
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, IdempotencyKey, utcnow
 
@@ -40,13 +40,14 @@ def idempotency_key() -> str | None:
 
 
 def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response:
-    """Run ``create`` (which must not commit) once per user and key, else replay."""
+    """Run ``create`` once per user and key, in one transaction with the key; else replay."""
     request_hash = hashlib.sha256(canonical_body()).hexdigest()
     for _attempt in range(3):
-        # The key row, the task and the stored response commit together.
-        begin_transaction()
-        if claim_key(user_id, key, request_hash):
-            break
+        with atomic():  # the key row, what create() writes and the stored response
+            if claim_key(user_id, key, request_hash):
+                response = create()
+                store_response(user_id, key, response)
+                return response
         stored = db.session.get(IdempotencyKey, (user_id, key), populate_existing=True)
         if stored is None or stored.created_at < expiry_cutoff():
             forget_expired(user_id, key)
@@ -55,19 +56,7 @@ def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response
             abort(409, f"This {HEADER} was used with a different request body.")
         if stored.status_code is not None:
             return replay(stored)
-        db.session.rollback()  # claimed but not finished: look again
-    else:
-        abort(409, f"This {HEADER} is in use; retry shortly.")
-
-    response = create()
-    stored = db.session.get(IdempotencyKey, (user_id, key))
-    stored.status_code = response.status_code
-    stored.headers = json.dumps(
-        {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
-    )
-    stored.body = response.get_data(as_text=True)
-    db.session.commit()
-    return response
+    abort(409, f"This {HEADER} is in use; retry shortly.")
 
 
 def claim_key(user_id: str, key: str, request_hash: str) -> bool:
@@ -87,9 +76,22 @@ def claim_key(user_id: str, key: str, request_hash: str) -> bool:
                 IdempotencyKey.created_at < expiry_cutoff(),
             )
         )
-    else:
-        db.session.rollback()
     return claimed
+
+
+def store_response(user_id: str, key: str, response: Response) -> None:
+    headers = {
+        name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers
+    }
+    db.session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .values(
+            status_code=response.status_code,
+            headers=json.dumps(headers),
+            body=response.get_data(as_text=True),
+        )
+    )
 
 
 def forget_expired(user_id: str, key: str) -> None:
@@ -100,7 +102,6 @@ def forget_expired(user_id: str, key: str) -> None:
             IdempotencyKey.created_at < expiry_cutoff(),
         )
     )
-    db.session.commit()
 
 
 def expiry_cutoff():
@@ -128,5 +129,4 @@ def purge_expired() -> int:
     result = db.session.execute(
         delete(IdempotencyKey).where(IdempotencyKey.created_at < expiry_cutoff())
     )
-    db.session.commit()
     return result.rowcount

@@ -13,14 +13,13 @@ from __future__ import annotations
 from flask import Flask, current_app
 from jwt import InvalidTokenError, PyJWKClient, PyJWKClientConnectionError, PyJWTError
 
-SHARED_SECRET_ALGORITHMS = ("HS256",)
-JWKS_ALGORITHMS = ("EdDSA", "ES256", "RS256")
+from .config import JWKS_ALGORITHMS, SHARED_SECRET_ALGORITHMS
+
 JWKS_CACHE_SECONDS = 600
-# At most one re-fetch per this many seconds for unknown kids (per process).
-JWKS_REFRESH_COOLDOWN_SECONDS = 10
 
 
 def init_keys(app: Flask) -> None:
+    """The JWKS client for ``JWT_JWKS_URL``, if one is configured."""
     url = app.config.get("JWT_JWKS_URL")
     client = None
     if url:
@@ -28,15 +27,9 @@ def init_keys(app: Flask) -> None:
             url,
             lifespan=JWKS_CACHE_SECONDS,
             timeout=app.config["JWT_JWKS_TIMEOUT"],
-            cooldown_duration=app.config.get(
-                "JWT_JWKS_REFRESH_COOLDOWN", JWKS_REFRESH_COOLDOWN_SECONDS
-            ),
+            cooldown_duration=app.config["JWT_JWKS_REFRESH_COOLDOWN"],
         )
     app.extensions["taskapi.jwks"] = client
-    app.config["JWT_ALGORITHM"] = "HS256"
-    app.config["JWT_DECODE_ALGORITHMS"] = list(
-        SHARED_SECRET_ALGORITHMS + (JWKS_ALGORITHMS if client else ())
-    )
 
 
 def decode_key(header: dict, _payload: dict):

@@ -1,8 +1,8 @@
 """Rate limits: per user on task routes, per client address on /api/auth/*.
 
 Limits come from ``RATELIMIT_DEFAULT`` and ``RATELIMIT_AUTH`` (Flask-Limiter
-notation). The per-user limit is checked after the token is verified, so its
-key is the authenticated user, not whatever a URL claims.
+notation). ``user_rate_limit`` goes below ``auth_required`` on a view: it
+counts the authenticated user (``g.user_id``), not whatever a URL claims.
 
 Flask-Limiter keeps its storage and switches on the ``Limiter`` object, not
 per app, so each app gets its own ``Limiter`` (in ``app.extensions``) and the
@@ -47,17 +47,12 @@ def rate_limited(config_key: str, *, scope: str, key_func):
     return decorate
 
 
-# One shared count per user across every task route.
-tasks_rate_limit = rate_limited("TASKS_RATE_LIMIT", scope="tasks", key_func=authenticated_user_key)
+# One shared count per user across every per-user route.
+user_rate_limit = rate_limited("TASKS_RATE_LIMIT", scope="tasks", key_func=authenticated_user_key)
 # Stricter, by client address (behind TRUSTED_PROXIES, the forwarded one):
 # it is what slows down password guessing.
 auth_rate_limit = rate_limited("AUTH_RATE_LIMIT", scope="auth", key_func=get_remote_address)
 
 
 def init_limits(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", "taskapi")
-    # If Redis is unreachable, count in memory rather than fail requests.
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.extensions["taskapi.limiter"] = Limiter(key_func=get_remote_address, app=app)

@@ -102,7 +102,7 @@ class Task(db.Model):
         Index("ix_tasks_user_id_title_id", "user_id", "title", "id"),
         Index("ix_tasks_user_id_due_at_id", "user_id", "due_at", "id"),
         Index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
-        CheckConstraint("priority BETWEEN 0 AND 2", name="priority_rank"),
+        CheckConstraint(f"priority BETWEEN 0 AND {len(PRIORITIES) - 1}", name="priority_rank"),
         # Ids are never reused on SQLite either, so an old ETag or URL never
         # matches a newer task.
         {"sqlite_autoincrement": True},

@@ -1,21 +1,22 @@
-"""The OpenAPI 3 document, built from the marshmallow schemas that validate requests.
+"""The OpenAPI 3 document, built from what sits on each view.
 
-Every route the app registers must have an entry in ``OPERATIONS``; building
-the document fails loudly otherwise, and a test builds it. Summaries are the
-views' one-line docstrings.
+A view says what it takes and answers with ``@documented(...)``, next to the
+code that does it; its docstring gives the summary, and ``auth_required``
+marks it as needing a token (401 and 403 then go without saying). Every
+route must be documented: building the document fails loudly otherwise, and
+a test builds it. Schemas are the marshmallow schemas that validate requests.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 
 from flask import Flask, current_app
 from marshmallow import Schema, fields
 
-from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, TASK_ID_MAX
-from .schemas.accounts import LoginSchema, RegisterSchema, TokenSchema
-from .schemas.tasks import CompleteSchema, TaskListQuerySchema, TaskSchema, TaskUpdateSchema
+from .schemas.tasks import TaskSchema
 
 
 class ProblemSchema(Schema):
@@ -56,13 +57,14 @@ ERROR_TEXT = {
 }
 COMMON_ERRORS = (429, 500, 503)
 AUTH_ERRORS = (401, 403)
+# Errors every view that reads a JSON body can answer.
+BODY_ERRORS = (400, 413, 415)
 
-USER_ID = {"in": "path", "name": "user_id", "required": True, "schema": {"type": "string"}}
-TASK_ID = {
-    "in": "path",
-    "name": "task_id",
-    "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": TASK_ID_MAX},
+# Path parameters, by name, wherever a route has them.
+PATH_PARAMETERS = {
+    "user_id": {"type": "string"},
+    "task_id": {"type": "integer", "minimum": 1, "maximum": TASK_ID_MAX},
+    "filename": {"type": "string"},
 }
 IF_MATCH = {
     "in": "header",
@@ -78,7 +80,7 @@ IF_NONE_MATCH = {
 }
 IDEMPOTENCY_KEY = {
     "in": "header",
-    "name": IDEMPOTENCY_HEADER,
+    "name": "Idempotency-Key",
     "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH},
     "description": "Repeat the first response for 24 hours instead of creating again.",
 }
@@ -90,107 +92,84 @@ HEADERS = {
 }
 
 
-def json_body(schema, required: bool = True) -> dict:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
+def documented(
+    *,
+    responses: dict,
+    errors: tuple = (),
+    body=None,
+    body_required: bool = True,
+    query=None,
+    headers: tuple = (),
+):
+    """Describe a view for the OpenAPI document; the view itself is unchanged.
 
-
-def ok(schema=None, description: str = "OK", headers: tuple = ()) -> dict:
-    response = {"description": description}
-    if schema is not None:
-        response["content"] = {"application/json": {"schema": schema}}
-    if headers:
-        response["headers"] = {name: HEADERS[name] for name in headers}
-    return response
-
-
-def operation(responses: dict, errors: tuple, *, parameters=(), body=None, secure=True) -> dict:
-    responses = dict(responses)
-    for status in sorted(set(errors) | set(COMMON_ERRORS)):
-        responses[str(status)] = (
-            {"description": ERROR_TEXT[status]}
-            if status == 304
-            else {
-                "description": ERROR_TEXT[status],
-                "content": {"application/problem+json": {"schema": "Problem"}},
-            }
-        )
-    spec = {"responses": responses, "parameters": list(parameters)}
+    ``responses`` maps success statuses to ``success(...)``; ``errors`` are the
+    view's own error statuses; ``body`` and ``query`` are the marshmallow
+    schemas the view loads; ``headers`` are request header parameters.
+    """
+    operation = {
+        "responses": {str(status): spec for status, spec in responses.items()},
+        "errors": tuple(errors) + (BODY_ERRORS if body is not None else ()),
+        "parameters": [*([{"in": "query", "schema": query}] if query else []), *headers],
+    }
     if body is not None:
-        spec["requestBody"] = body
+        operation["requestBody"] = {
+            "required": body_required,
+            "content": {"application/json": {"schema": body}},
+        }
+
+    def decorate(view):
+        view.openapi = operation
+        return view
+
+    return decorate
+
+
+def success(schema=None, description: str = "OK", headers: tuple = ()) -> dict:
+    """A success response: its body's schema (or none) and its headers."""
+    spec = {"description": description}
+    if schema is not None:
+        spec["content"] = {"application/json": {"schema": schema}}
+    if headers:
+        spec["headers"] = {name: HEADERS[name] for name in headers}
+    return spec
+
+
+def operation_of(view, rule, docstring: str) -> dict:
+    """The OpenAPI operation for ``view`` at ``rule``, from what the view carries."""
+    documented_operation = view.openapi  # AttributeError: an undocumented route
+    secure = getattr(view, "requires_token", False)
+    responses = dict(documented_operation["responses"])
+    errors = set(documented_operation["errors"]) | set(COMMON_ERRORS)
+    if secure:
+        errors |= set(AUTH_ERRORS)
+    for status in sorted(errors):
+        responses[str(status)] = {"description": ERROR_TEXT[status]}
+        if status != 304:
+            problem_content = {"application/problem+json": {"schema": "Problem"}}
+            responses[str(status)]["content"] = problem_content
+    path_parameters = [
+        {"in": "path", "name": name, "required": True, "schema": PATH_PARAMETERS[name]}
+        for name in RULE_VARIABLE.findall(rule.rule)
+    ]
+    summary, _, description = docstring.strip().partition("\n")
+    spec = {
+        "summary": summary,
+        "responses": responses,
+        "parameters": path_parameters + documented_operation["parameters"],
+    }
+    if description.strip():
+        spec["description"] = inspect.cleandoc(description)
+    if "requestBody" in documented_operation:
+        spec["requestBody"] = documented_operation["requestBody"]
     if not secure:
         spec["security"] = []
     return spec
 
 
-TASK = ok("Task", headers=("ETag",))
-TASK_ERRORS = (*AUTH_ERRORS, 404)
-WRITE_ERRORS = (*TASK_ERRORS, 400, 412, 413, 415)
-
-# (endpoint, method) -> the operation, minus summary (the view's docstring).
-OPERATIONS = {
-    ("health.healthz", "get"): operation({"200": ok(StatusSchema)}, (), secure=False),
-    ("health.readyz", "get"): operation({"200": ok(ReadySchema)}, (503,), secure=False),
-    ("accounts.register", "post"): operation(
-        {"201": ok(TokenSchema, "Created")},
-        (400, 409, 413, 415),
-        body=json_body(RegisterSchema),
-        secure=False,
-    ),
-    ("accounts.login", "post"): operation(
-        {"200": ok(TokenSchema)}, (400, 401, 413, 415), body=json_body(LoginSchema), secure=False
-    ),
-    ("tasks.list_tasks", "get"): operation(
-        {"200": ok({"type": "array", "items": "Task"}, headers=("Link", "X-Total-Count"))},
-        (*AUTH_ERRORS, 400),
-        parameters=(USER_ID, {"in": "query", "schema": TaskListQuerySchema}),
-    ),
-    ("tasks.create_task", "post"): operation(
-        {"201": ok("Task", "Created", headers=("ETag", "Location"))},
-        (*AUTH_ERRORS, 400, 409, 413, 415),
-        parameters=(USER_ID, IDEMPOTENCY_KEY),
-        body=json_body(TaskSchema),
-    ),
-    ("tasks.get_task", "get"): operation(
-        {"200": TASK}, (*TASK_ERRORS, 304), parameters=(USER_ID, TASK_ID, IF_NONE_MATCH)
-    ),
-    ("tasks.update_task", "put"): operation(
-        {"200": TASK},
-        WRITE_ERRORS,
-        parameters=(USER_ID, TASK_ID, IF_MATCH),
-        body=json_body(TaskUpdateSchema),
-    ),
-    ("tasks.update_task", "patch"): operation(
-        {"200": TASK},
-        WRITE_ERRORS,
-        parameters=(USER_ID, TASK_ID, IF_MATCH),
-        body=json_body(TaskUpdateSchema),
-    ),
-    ("tasks.complete_task", "patch"): operation(
-        {"200": TASK},
-        WRITE_ERRORS,
-        parameters=(USER_ID, TASK_ID, IF_MATCH),
-        body=json_body(CompleteSchema, required=False),
-    ),
-    ("tasks.delete_task", "delete"): operation(
-        {"204": {"description": "Deleted"}},
-        (*TASK_ERRORS, 412),
-        parameters=(USER_ID, TASK_ID, IF_MATCH),
-    ),
-    ("docs.openapi", "get"): operation({"200": ok({"type": "object"})}, (), secure=False),
-    ("docs.docs_page", "get"): operation(
-        {"200": {"description": "Swagger UI", "content": {"text/html": {}}}}, (), secure=False
-    ),
-    ("docs.docs_asset", "get"): operation(
-        {"200": {"description": "A Swagger UI file"}},
-        (404,),
-        parameters=(
-            {"in": "path", "name": "filename", "required": True, "schema": {"type": "string"}},
-        ),
-        secure=False,
-    ),
-}
-
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
+# A variable in a Flask rule, with or without a converter: <user_id>, <int:task_id>.
+RULE_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
 def build_spec(app: Flask) -> dict:
@@ -213,17 +192,16 @@ def build_spec(app: Flask) -> dict:
     spec.components.schema("Problem", schema=ProblemSchema)
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
         operations = {}
+        view = app.view_functions[rule.endpoint]
         for method in sorted(rule.methods - IGNORED_METHODS):
-            entry = OPERATIONS[(rule.endpoint, method.lower())]  # KeyError: undocumented route
-            docstring = (app.view_functions[rule.endpoint].__doc__ or "").strip()
-            operations[method.lower()] = {"summary": docstring.splitlines()[0], **entry}
+            operations[method.lower()] = operation_of(view, rule, view.__doc__ or "")
         spec.path(path=openapi_path(rule.rule), operations=operations)
     return spec.to_dict()
 
 
 def openapi_path(flask_rule: str) -> str:
     """``/api/<user_id>/tasks/<int:task_id>`` -> ``/api/{user_id}/tasks/{task_id}``."""
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", flask_rule)
+    return RULE_VARIABLE.sub(r"{\1}", flask_rule)
 
 
 def current_spec() -> dict:

@@ -1,4 +1,4 @@
-"""Keyset pagination of a user's tasks, with signed opaque cursors.
+"""Keyset pagination of a user's tasks: the query, where a page ends, and cursors.
 
 A page continues strictly after the last row of the previous one in
 ``(sort value, id)`` order, so rows added or deleted meanwhile never shift
@@ -15,22 +15,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import Integer, RowMapping, Select, bindparam, false, func, select, true, tuple_
+from sqlalchemy import RowMapping
 
-from .extensions import db
-from .models import Task, utcnow
+from .models import utcnow
 
-SORT_COLUMNS = {
-    "created_at": Task.created_at,
-    "updated_at": Task.updated_at,
-    "title": Task.title,
-    "due_at": Task.due_at,
-    "priority": Task.priority,
-}
+# The page queries themselves are in taskapi.task_store.
 NULLABLE_SORTS = {"due_at"}
 DATETIME_SORTS = {"created_at", "updated_at", "due_at"}
 
@@ -60,27 +52,9 @@ class TaskQuery:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def parameters(self) -> dict:
-        """Values for the bind parameters of the statements below."""
+        """Values for the bind parameters of the page and count statements."""
         escaped = self.q.replace("/", "//").replace("%", "/%").replace("_", "/_")
         return {"user_id": self.user_id, "pattern": f"%{escaped}%", "now": utcnow()}
-
-
-def filtered(statement: Select, status: str, has_q: bool) -> Select:
-    """``statement`` narrowed to one user's tasks matching ``status`` and ``q``."""
-    statement = statement.where(Task.user_id == bindparam("user_id"))
-    if status == "pending":
-        statement = statement.where(Task.completed == false())
-    elif status == "completed":
-        statement = statement.where(Task.completed == true())
-    elif status == "overdue":
-        now = bindparam("now", type_=Task.due_at.type)
-        statement = statement.where(Task.completed == false(), Task.due_at < now)
-    if has_q:  # % _ and / in q are escaped (TaskQuery.parameters): they match literally
-        pattern = bindparam("pattern")
-        statement = statement.where(
-            Task.title.ilike(pattern, escape="/") | Task.description.ilike(pattern, escape="/")
-        )
-    return statement
 
 
 @dataclass(frozen=True)
@@ -97,68 +71,6 @@ class Page:
     tasks: list[RowMapping]  # a Task's columns by name
     next_position: Position | None
     total: int  # tasks matching the filter, on every page
-
-
-@lru_cache(maxsize=64)
-def count_statement(status: str, has_q: bool) -> Select:
-    return filtered(select(func.count()).select_from(Task), status, has_q)
-
-
-def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
-    """Up to ``limit`` tasks after ``after``, where the next page starts, and the total.
-
-    The total rides along in the page query (a scalar subquery), so a page
-    costs one round trip; only an empty page after a cursor needs a second.
-    """
-    connection = db.session.connection()
-    parameters = query.parameters()
-    segments = 2 if query.key in NULLABLE_SORTS else 1
-    segment = after.segment if after else 0
-    rows: list = []
-    while segment < segments and len(rows) <= limit:
-        resume = after if after and after.segment == segment else None
-        statement = page_statement(
-            query.status, bool(query.q), query.sort, segment, resume is not None
-        )
-        values = parameters | {"limit": limit + 1 - len(rows)}
-        if resume is not None:
-            values |= {"after_value": resume.value, "after_id": resume.id}
-        rows += connection.execute(statement, values).mappings().all()
-        segment += 1
-    if rows:
-        total = rows[0]["total"]
-    elif after:  # past the end: the count is still the filter's
-        total = connection.execute(count_statement(query.status, bool(query.q)), parameters)
-        total = total.scalar()
-    else:
-        total = 0
-    tasks = rows[:limit]
-    next_position = position_of(query, tasks[-1]) if len(rows) > limit else None
-    return Page(tasks, next_position, total)
-
-
-@lru_cache(maxsize=256)
-def page_statement(status: str, has_q: bool, sort: str, segment: int, resume: bool) -> Select:
-    """The page query for one shape of request, built once; values are bound."""
-    key, descending = sort.removeprefix("-"), sort.startswith("-")
-    column = SORT_COLUMNS[key]
-    total = count_statement(status, has_q).scalar_subquery().label("total")
-    # Plain rows, not ORM objects: a page is read-only, and rows are much cheaper.
-    statement = filtered(select(*Task.__table__.columns, total), status, has_q)
-    after_id = bindparam("after_id", type_=Task.id.type)
-    if segment == 1:  # the rows whose sort value is null, by id alone
-        statement = statement.where(column.is_(None))
-        order, position, after = (Task.id,), Task.id, after_id
-    else:
-        if key in NULLABLE_SORTS:
-            statement = statement.where(column.is_not(None))
-        order, position = (column, Task.id), tuple_(column, Task.id)
-        after = tuple_(bindparam("after_value", type_=column.type), after_id)
-    if resume:
-        statement = statement.where(position < after if descending else position > after)
-    if descending:
-        order = tuple(part.desc() for part in order)
-    return statement.order_by(*order).limit(bindparam("limit", type_=Integer))
 
 
 def position_of(query: TaskQuery, task: RowMapping) -> Position:

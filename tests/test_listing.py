@@ -297,10 +297,11 @@ def test_cursor_from_another_query_is_400(client, create_task):
 
 def test_empty_page_after_a_cursor_still_counts(client, create_task):
     older, newer = create_task(title="older"), create_task(title="newer")
-    link = next_link(client.get(f"{URL}?limit=1", headers=bearer()))
-    client.delete(f"{URL}/{older['id']}", headers=bearer())
+    first_page = client.get(f"{URL}?limit=1", headers=bearer())
+    assert [task["id"] for task in first_page.json] == [newer["id"]]
+    link = next_link(first_page)
+    assert client.delete(f"{URL}/{older['id']}", headers=bearer()).status_code == 204
     response = client.get(link.replace("http://localhost", ""), headers=bearer())
     assert response.json == []
     assert response.headers["X-Total-Count"] == "1"
     assert "Link" not in response.headers
-    assert newer["id"]

@@ -23,10 +23,10 @@ def test_a_sane_client_request_id_is_kept(client):
 
 @pytest.mark.parametrize("bad", ["x" * 129, "has space", "new\nline", 'quote"', "ünï"])
 def test_an_odd_client_request_id_is_replaced(client, bad):
-    try:
-        response = client.get("/healthz", headers={"X-Request-ID": bad})
-    except ValueError:  # the test client refuses to send it at all
-        return
+    # Through the WSGI environ: the test client refuses to send some of these headers.
+    response = client.get("/healthz", environ_overrides={"HTTP_X_REQUEST_ID": bad})
+    assert response.status_code == 200
+    assert len(response.headers["X-Request-ID"]) == 32
     assert response.headers["X-Request-ID"] != bad
 
 

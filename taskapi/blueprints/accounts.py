@@ -18,7 +18,15 @@ from ..errors import problem
 from ..extensions import db
 from ..limits import auth_rate_limit
 from ..models import User
-from ..schemas.accounts import login_schema, register_schema, token_schema
+from ..openapi import documented, success
+from ..schemas.accounts import (
+    LoginSchema,
+    RegisterSchema,
+    TokenSchema,
+    login_schema,
+    register_schema,
+    token_schema,
+)
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/auth")
 
@@ -26,6 +34,7 @@ USER_ID_ALPHABET = string.ascii_letters + string.digits
 
 
 @bp.post("/register")
+@documented(body=RegisterSchema, responses={201: success(TokenSchema, "Created")}, errors=(409,))
 @auth_rate_limit
 def register():
     """Create an account and return a token for it."""
@@ -48,6 +57,7 @@ def register():
 
 
 @bp.post("/login")
+@documented(body=LoginSchema, responses={200: success(TokenSchema)}, errors=(401,))
 @auth_rate_limit
 def login():
     """Exchange email and password for a token."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from ..openapi import current_spec
+from ..openapi import current_spec, documented, success
 
 bp = Blueprint("docs", __name__, url_prefix="/api")
 
@@ -34,18 +34,21 @@ DOCS_PAGE = """<!doctype html>
 
 
 @bp.get("/openapi.json")
+@documented(responses={200: success({"type": "object"})})
 def openapi():
     """The OpenAPI 3 document of this API."""
     return current_spec()
 
 
 @bp.get("/docs")
+@documented(responses={200: {"description": "Swagger UI", "content": {"text/html": {}}}})
 def docs_page():
     """Interactive API documentation (Swagger UI, no external requests)."""
     return Response(DOCS_PAGE, mimetype="text/html")
 
 
 @bp.get("/docs/<path:filename>")
+@documented(responses={200: success(description="A Swagger UI file")}, errors=(404,))
 def docs_asset(filename: str):
     """A Swagger UI file, from the swagger-ui-bundle package."""
     return send_from_directory(swagger_ui_path, filename, max_age=86400)

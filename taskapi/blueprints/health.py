@@ -5,17 +5,20 @@ from sqlalchemy import text
 
 from ..errors import problem
 from ..extensions import db
+from ..openapi import ReadySchema, StatusSchema, documented, success
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@documented(responses={200: success(StatusSchema)})
 def healthz():
     """The process is up (the database is not touched)."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@documented(responses={200: success(ReadySchema)}, errors=(503,))
 def readyz():
     """The database answers."""
     try:

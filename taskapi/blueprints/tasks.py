@@ -1,48 +1,53 @@
-"""Task endpoints: ``/api/{user_id}/tasks``, each scoped to the token's user."""
+"""Task endpoints: ``/api/{user_id}/tasks``, each scoped to the token's user.
+
+Every view reads the same way: parse the request, authorise (the decorators),
+call ``taskapi.task_store``, respond.
+"""
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from marshmallow import ValidationError
-from sqlalchemy import RowMapping, bindparam, delete, exists, insert, select, update
+from sqlalchemy import RowMapping
 
+from .. import task_store
 from ..auth import auth_required
 from ..bodies import load_json
-from ..etags import etag_of, has_if_match, if_match_condition
-from ..extensions import db
+from ..etags import etag_of, has_if_match, if_match_versions
 from ..idempotency import idempotency_key, run_once
-from ..models import TASK_ID_MAX, Task, utcnow
-from ..pagination import (
-    BadCursor,
-    TaskQuery,
-    decode_cursor,
-    encode_cursor,
-    fetch_page,
-)
+from ..limits import user_rate_limit
+from ..openapi import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, documented, success
+from ..pagination import BadCursor, TaskQuery, decode_cursor, encode_cursor
 from ..schemas.tasks import (
+    CompleteSchema,
+    TaskListQuerySchema,
+    TaskSchema,
+    TaskUpdateSchema,
     complete_schema,
     task_json,
     task_list_query_schema,
     task_schema,
     task_update_schema,
 )
+from ..users import provision_user
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
 
 TASK_URL = "/<int:task_id>"
-# Views read and write the table directly (Core, rows as mappings): a request
-# never needs the ORM's identity map or unit of work, and skipping them is
-# most of the per-request cost the ORM would add.
-TASKS = Task.__table__
-# Built once: the hottest statements need not be assembled on every request.
-SELECT_TASK = select(*TASKS.c).where(
-    TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id")
-)
-INSERT_TASK = insert(TASKS).returning(*TASKS.c)  # columns from the parameters
+TASK = success("Task", headers=("ETag",))
 
 
 @bp.get("")
+@documented(
+    query=TaskListQuerySchema,
+    responses={200: success({"type": "array", "items": "Task"}, headers=("Link", "X-Total-Count"))},
+    errors=(400,),
+)
 @auth_required
+@user_rate_limit
+@provision_user
 def list_tasks(user_id: str):
     """List the user's tasks: filtered, sorted, one page at a time."""
     args = task_list_query_schema.load(request.args)
@@ -51,7 +56,7 @@ def list_tasks(user_id: str):
         after = decode_cursor(query, args["cursor"]) if args["cursor"] else None
     except BadCursor as error:
         raise ValidationError({"cursor": [str(error)]}) from None
-    page = fetch_page(query, args["limit"], after)
+    page = task_store.fetch_page(query, args["limit"], after)
     response = jsonify([task_json(task) for task in page.tasks])
     response.headers["X-Total-Count"] = str(page.total)
     if page.next_position:
@@ -63,34 +68,36 @@ def list_tasks(user_id: str):
 
 
 @bp.post("")
+@documented(
+    body=TaskSchema,
+    headers=(IDEMPOTENCY_KEY,),
+    responses={201: success("Task", "Created", headers=("ETag", "Location"))},
+    errors=(409,),
+)
 @auth_required
+@user_rate_limit
+@provision_user
 def create_task(user_id: str):
     """Create a task; with an Idempotency-Key, at most once."""
     fields = load_json(task_schema)
     key = idempotency_key()
 
     def create() -> Response:
-        now = utcnow()
-        values = {"user_id": user_id, "created_at": now, "updated_at": now, **fields}
-        task = one_row(INSERT_TASK, values)
+        task = task_store.insert_task(user_id, fields)
         location = url_for("tasks.get_task", user_id=user_id, task_id=task["id"])
         return task_response(task, 201, Location=location)
 
-    if key is not None:
-        return run_once(user_id, key, create)
-    response = create()
-    db.session.commit()
-    return response
+    return create() if key is None else run_once(user_id, key, create)
 
 
 @bp.get(TASK_URL)
+@documented(headers=(IF_NONE_MATCH,), responses={200: TASK}, errors=(304, 404))
 @auth_required
+@user_rate_limit
+@provision_user
 def get_task(user_id: str, task_id: int):
     """Get one task; 304 when If-None-Match names its current ETag."""
-    check_task_id(task_id)
-    task = one_row(SELECT_TASK, {"task_id": task_id, "user_id": user_id})
-    if task is None:
-        abort_not_found()
+    task = task_store.get_task(user_id, task_id) or abort_not_found()
     response = task_response(task)
     if request.if_none_match or request.if_match:
         response.make_conditional(request)  # 304 (or 412) as RFC 9110 says
@@ -99,56 +106,49 @@ def get_task(user_id: str, task_id: int):
 
 @bp.put(TASK_URL)
 @bp.patch(TASK_URL)
+@documented(body=TaskUpdateSchema, headers=(IF_MATCH,), responses={200: TASK}, errors=(404, 412))
 @auth_required
+@user_rate_limit
+@provision_user
 def update_task(user_id: str, task_id: int):
     """Update the fields sent; the others keep their values."""
     changes = load_json(task_update_schema)
-    return task_response(write_task(user_id, task_id, **changes))
+    versions = if_match_versions(task_id)
+    task = task_store.update_task(user_id, task_id, changes, versions=versions)
+    return task_response(task or abort_missing_or_stale(user_id, task_id))
 
 
 @bp.patch(f"{TASK_URL}/complete")
+@documented(
+    body=CompleteSchema,
+    body_required=False,
+    headers=(IF_MATCH,),
+    responses={200: TASK},
+    errors=(404, 412),
+)
 @auth_required
+@user_rate_limit
+@provision_user
 def complete_task(user_id: str, task_id: int):
     """Toggle completed, or set it from an optional {"completed": bool} body."""
     body = load_json(complete_schema, optional=True)
-    completed = ~TASKS.c.completed if body is None else body["completed"]
-    return task_response(write_task(user_id, task_id, completed=completed))
+    completed = None if body is None else body["completed"]
+    versions = if_match_versions(task_id)
+    task = task_store.set_completed(user_id, task_id, completed, versions=versions)
+    return task_response(task or abort_missing_or_stale(user_id, task_id))
 
 
 @bp.delete(TASK_URL)
+@documented(headers=(IF_MATCH,), responses={204: success(description="Deleted")}, errors=(404, 412))
 @auth_required
+@user_rate_limit
+@provision_user
 def delete_task(user_id: str, task_id: int):
     """Delete a task."""
-    result = db.session.connection().execute(
-        delete(TASKS).where(*owned_task(user_id, task_id), if_match_condition(task_id))
-    )
-    if result.rowcount == 0:
+    versions = if_match_versions(task_id)
+    if not task_store.delete_task(user_id, task_id, versions=versions):
         abort_missing_or_stale(user_id, task_id)
-    db.session.commit()
     return no_content()
-
-
-def write_task(user_id: str, task_id: int, **values) -> RowMapping:
-    """Apply ``values`` in one atomic UPDATE ... RETURNING, checking If-Match in it."""
-    task = one_row(
-        update(TASKS)
-        .where(*owned_task(user_id, task_id), if_match_condition(task_id))
-        .values(**values, version=TASKS.c.version + 1, updated_at=utcnow())
-        .returning(*TASKS.c)
-    )
-    if task is None:
-        abort_missing_or_stale(user_id, task_id)
-    db.session.commit()
-    return task
-
-
-def one_row(statement, parameters=None) -> RowMapping | None:
-    """The first row of a statement, as a mapping of column names.
-
-    Run on the session's connection: Core statements need none of the ORM's
-    execution machinery, which costs more than the query itself.
-    """
-    return db.session.connection().execute(statement, parameters).mappings().first()
 
 
 def task_response(task: RowMapping, status: int = 200, **headers: str) -> Response:
@@ -159,21 +159,9 @@ def task_response(task: RowMapping, status: int = 200, **headers: str) -> Respon
     return response
 
 
-def owned_task(user_id: str, task_id: int) -> tuple:
-    """The WHERE clause for one of the user's tasks."""
-    check_task_id(task_id)
-    return TASKS.c.id == task_id, TASKS.c.user_id == user_id
-
-
-def check_task_id(task_id: int) -> None:
-    if task_id > TASK_ID_MAX:  # cannot exist, and the database would reject the number
-        abort_not_found()
-
-
-def abort_missing_or_stale(user_id: str, task_id: int):
+def abort_missing_or_stale(user_id: str, task_id: int) -> NoReturn:
     """After a write matched no row: 412 if the task exists but If-Match is stale, else 404."""
-    db.session.rollback()
-    if has_if_match() and db.session.scalar(select(exists().where(*owned_task(user_id, task_id)))):
+    if has_if_match() and task_store.task_exists(user_id, task_id):
         abort(412, "The task has changed since the ETag in If-Match; fetch it and retry.")
     abort_not_found()
 
@@ -184,5 +172,5 @@ def no_content() -> Response:
     return response
 
 
-def abort_not_found():
+def abort_not_found() -> NoReturn:
     abort(404, "Task not found.")

@@ -1,0 +1,88 @@
+"""Users known from their tokens: the row made the first time a user id is seen.
+
+A user's row holds the ``email`` and ``name`` claims of the first token seen,
+when they are valid (claims that cannot be stored are dropped). Tasks and
+idempotency keys refer to the row, so it must exist before anything is written.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, current_app, g
+from flask_jwt_extended import get_jwt
+from marshmallow import ValidationError, validate
+from sqlalchemy.exc import IntegrityError
+
+from .database import insert
+from .extensions import db
+from .models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, User
+
+# Ids seen by this process, so the row is looked for once, not on every request.
+KNOWN_USERS_LIMIT = 100_000
+
+_is_email = validate.Email()
+
+
+def provision_user(view):
+    """Make sure the authenticated user (``g.user_id``) has a row, then run the view."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        ensure_user(g.user_id, get_jwt())
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def ensure_user(user_id: str, claims: dict) -> None:
+    """Create the user row the first time ``user_id`` is seen."""
+    known_users: set = current_app.extensions["taskapi.known_users"]
+    if user_id in known_users:
+        return
+    email, name = email_from_claims(claims), name_from_claims(claims)
+    try:
+        insert_user_if_missing(user_id, email, name)
+    except IntegrityError:
+        # The token's email belongs to another account: keep the user, drop the email.
+        db.session.rollback()
+        insert_user_if_missing(user_id, None, name)
+    if len(known_users) >= KNOWN_USERS_LIMIT:
+        known_users.clear()
+    known_users.add(user_id)
+
+
+def insert_user_if_missing(user_id: str, email: str | None, name: str | None) -> None:
+    statement = (
+        insert(User)
+        .values(id=user_id, email=email, name=name)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    db.session.execute(statement)
+
+
+def email_from_claims(claims: dict) -> str | None:
+    email = claims.get("email")
+    if not isinstance(email, str) or len(email) > EMAIL_MAX_LENGTH:
+        return None
+    try:
+        return _is_email(email).lower()
+    except ValidationError:
+        return None
+
+
+def name_from_claims(claims: dict) -> str | None:
+    name = claims.get("name")
+    if not isinstance(name, str) or "\x00" in name:
+        return None
+    name = name.strip()
+    return name if 0 < len(name) <= NAME_MAX_LENGTH else None
+
+
+def forget_known_users(app: Flask) -> None:
+    """Forget which users this process has seen (tests, after deleting rows)."""
+    app.extensions["taskapi.known_users"].clear()
+
+
+def init_users(app: Flask) -> None:
+    app.extensions["taskapi.known_users"] = set()
