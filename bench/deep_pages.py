@@ -24,8 +24,9 @@ from sqlalchemy import select, text
 from taskapi import create_app
 from taskapi.extensions import db
 from taskapi.models import Task
-from taskapi.pagination import SORT_COLUMNS, Position, TaskQuery, encode_cursor
-from tests.databases import fresh_postgres_database
+from taskapi.pagination import Position, TaskQuery, encode_cursor
+from taskapi.task_store import SORT_COLUMNS
+from taskapi.testing import fresh_postgres_database
 
 SECRET = "bench-secret-" + "x" * 60
 HEAVY_TASKS = 100_000

@@ -21,7 +21,7 @@ from pyinstrument import Profiler
 
 from bench.run import SECRET, seed
 from taskapi import create_app
-from tests.databases import fresh_postgres_database
+from taskapi.testing import fresh_postgres_database
 
 
 def main(scenario: str, requests: int) -> None:

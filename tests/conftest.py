@@ -1,55 +1,25 @@
-"""Fixtures: one app per database backend, a client, and token helpers.
+"""Fixtures: one app per database backend, a client, app factories and token helpers.
 
 Every test runs against SQLite and, when ``TEST_DATABASE_URL`` names a
 PostgreSQL server, against a fresh PostgreSQL database created for this run
 and dropped after it. The schema comes from the migrations, as in production.
+Shared helpers are in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import time
-import uuid
-from contextlib import contextmanager
-from pathlib import Path
 
 import flask_migrate
-import jwt as pyjwt
 import pytest
 from sqlalchemy import delete
 
 from taskapi import create_app
 from taskapi.extensions import db
 from taskapi.models import Task, User
+from taskapi.users import forget_known_users
 
-from .databases import fresh_postgres_database
-
-SECRET = "test-secret-" + "x" * 60
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
-BACKENDS = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
-
-
-def make_token(user_id: str | None = "alice", *, secret: str = SECRET, **claims) -> str:
-    """An HS256 token like Better Auth's; a claim set to None is left out."""
-    now = int(time.time())
-    payload = {"sub": user_id, "iat": now, "exp": now + 3600} | claims
-    payload = {key: value for key, value in payload.items() if value is not None}
-    return pyjwt.encode(payload, secret, algorithm="HS256")
-
-
-def bearer(user_id: str = "alice", **claims) -> dict:
-    return {"Authorization": f"Bearer {make_token(user_id, **claims)}"}
-
-
-@contextmanager
-def fresh_database(backend: str, folder: Path):
-    """Yield the URL of a new, empty database; PostgreSQL ones are dropped after."""
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / f'taskapi-{uuid.uuid4().hex[:8]}.sqlite3'}"
-        return
-    with fresh_postgres_database(TEST_DATABASE_URL) as url:
-        yield url
+from .helpers import BACKENDS, RecordList, bearer, build_app, dispose, fresh_database
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -58,28 +28,13 @@ def database_url(request, tmp_path_factory):
         yield url
 
 
-def make_app(database_url: str, **config):
-    return create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "JWT_SECRET_KEY": SECRET,
-            "SECRET_KEY": SECRET,
-            # Tests send many requests per user; test_limits turns limits on.
-            "RATELIMIT_ENABLED": False,
-            **config,
-        }
-    )
-
-
 @pytest.fixture(scope="session")
 def migrated_app(database_url):
-    app = make_app(database_url)
+    app = build_app(database_url)
     with app.app_context():
         flask_migrate.upgrade()
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    dispose(app)
 
 
 @pytest.fixture
@@ -90,7 +45,35 @@ def app(migrated_app):
         db.session.execute(delete(Task))
         db.session.execute(delete(User))
         db.session.commit()
-        migrated_app.extensions["taskapi.known_users"].clear()
+    forget_known_users(migrated_app)
+
+
+@pytest.fixture
+def make_app():
+    """Build more apps (``helpers.build_app``); each is disposed after the test."""
+    built = []
+
+    def make(database_url: str, **config):
+        built.append(build_app(database_url, **config))
+        return built[-1]
+
+    yield make
+    for app in built:
+        dispose(app)
+
+
+@pytest.fixture
+def app_from_environment():
+    """``create_app()`` as wsgi.py calls it, from the environment; disposed after the test."""
+    built = []
+
+    def make():
+        built.append(create_app())
+        return built[-1]
+
+    yield make
+    for app in built:
+        dispose(app)
 
 
 @pytest.fixture
@@ -120,15 +103,6 @@ def create_task(client):
         return response.json
 
     return create
-
-
-class RecordList(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .conftest import SECRET
-from .databases import upgrade_with_cli
+from taskapi.testing import upgrade_with_cli
+
+from .helpers import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from taskapi.extensions import db
 from taskapi.models import User
 
-from .conftest import SECRET
+from .helpers import SECRET
 
 ALICE = {"email": "Alice@Example.com", "name": " Alice ", "password": "correct horse"}
 
@@ -123,7 +123,7 @@ def test_login_failures_look_the_same(client, email, password):
 
 
 def test_token_only_user_cannot_log_in(client):
-    from .conftest import bearer
+    from .helpers import bearer
 
     client.get("/api/u1/tasks", headers=bearer("u1", email="u1@example.com"))
     assert login(client, "u1@example.com", "anything at all").status_code == 401

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from .conftest import fresh_database, make_token
+from .helpers import fresh_database, make_token
 from .servers import call, gunicorn, static_site
 
 PAGES = Path(__file__).parent / "browser"

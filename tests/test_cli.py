@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jwt as pyjwt
 
-from .conftest import SECRET
+from .helpers import SECRET
 
 
 def test_token_command_mints_a_working_token(runner, client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from .conftest import bearer
+from .helpers import bearer
 
 THREADS = 16
 

@@ -7,7 +7,7 @@ import pytest
 from taskapi import create_app
 from taskapi.config import ConfigError, load_config, normalize_database_url
 
-from .conftest import bearer, make_app
+from .helpers import bearer
 
 STRONG_SECRET = "s" * 43
 
@@ -29,12 +29,12 @@ def test_production_refuses_missing_or_short_secret(environ, secret):
         create_app()
 
 
-def test_production_starts_with_a_strong_secret(environ):
+def test_production_starts_with_a_strong_secret(environ, app_from_environment):
     environ.setenv("APP_ENV", "production")
     environ.setenv("BETTER_AUTH_SECRET", STRONG_SECRET)
     environ.setenv("DATABASE_URL", "postgres://user:pw@db.example.neon.tech/app?sslmode=require")
     environ.setenv("JWT_ACCESS_TOKEN_EXPIRES", "900")
-    app = create_app()
+    app = app_from_environment()
     assert app.config["JWT_SECRET_KEY"] == STRONG_SECRET
     assert app.config["JWT_ACCESS_TOKEN_EXPIRES"] == 900
     url = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -93,7 +93,9 @@ def test_bad_values_are_refused_with_the_variable_named(tmp_path, environ):
         load_config(environ | {"BETTER_AUTH_SECRET": STRONG_SECRET}, str(tmp_path))
 
 
-def test_link_uses_forwarded_scheme_and_host_only_behind_trusted_proxies(app, database_url):
+def test_link_uses_forwarded_scheme_and_host_only_behind_trusted_proxies(
+    app, database_url, make_app
+):
 
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tasks.example.com"}
     for hops, expected in ((1, "https://tasks.example.com/"), (0, "http://localhost/")):

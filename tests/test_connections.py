@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from taskapi import database
 from taskapi.extensions import db
 
-from .conftest import bearer
+from .helpers import bearer
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from taskapi import create_app
-
-from .conftest import bearer, make_app
+from .helpers import bearer
 
 FRONTEND = "https://app.example.com"
 
 
 @pytest.fixture
-def cors_client(app, database_url):
+def cors_client(app, database_url, make_app):
     return make_app(database_url, CORS_ORIGINS=[FRONTEND, "http://localhost:3000"]).test_client()
 
 
@@ -62,12 +60,12 @@ def test_disallowed_origin_gets_no_allow_origin(cors_client):
         assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_production_default_allows_no_origin(monkeypatch, tmp_path):
+def test_production_default_allows_no_origin(monkeypatch, tmp_path, app_from_environment):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("BETTER_AUTH_SECRET", "s" * 43)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
     monkeypatch.delenv("CORS_ORIGINS", raising=False)
-    client = create_app().test_client()
+    client = app_from_environment().test_client()
     response = client.get("/healthz", headers={"Origin": "http://localhost:3000"})
     assert "Access-Control-Allow-Origin" not in response.headers
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from taskapi.extensions import db
 
-from .conftest import bearer, make_app
+from .helpers import bearer
 
 PROBLEM = "application/problem+json"
 
@@ -52,7 +52,7 @@ def test_wrong_method_is_405_with_allow(client, method, path, allowed):
 
 
 @pytest.fixture
-def broken_app(database_url):
+def broken_app(database_url, make_app):
     app = make_app(database_url)
 
     @app.get("/boom")
@@ -81,7 +81,7 @@ def test_database_error_is_500_without_sql(broken_app):
 
 
 @pytest.fixture
-def app_without_database():
+def app_without_database(make_app):
     # Port 1 on loopback refuses at once; the request must not hang.
     return make_app("postgresql://postgres@127.0.0.1:1/taskapi")
 

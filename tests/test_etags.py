@@ -7,7 +7,7 @@ from threading import Barrier
 
 import pytest
 
-from .conftest import bearer
+from .helpers import bearer
 
 URL = "/api/alice/tasks"
 

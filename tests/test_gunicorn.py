@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .conftest import BACKENDS, fresh_database, make_token
+from .helpers import BACKENDS, fresh_database, make_token
 from .servers import call, gunicorn
 
 

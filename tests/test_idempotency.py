@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from taskapi.extensions import db
 from taskapi.models import IdempotencyKey, utcnow
 
-from .conftest import bearer
+from .helpers import bearer
 
 URL = "/api/alice/tasks"
 

@@ -14,7 +14,7 @@ import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from .conftest import SECRET, make_app, make_token
+from .helpers import SECRET, make_token
 from .jwks_server import JWKSServer, SigningKey
 
 
@@ -27,7 +27,7 @@ def jwks():
 
 
 @pytest.fixture
-def jwks_app(app, database_url, jwks):
+def jwks_app(app, database_url, jwks, make_app):
     """The migrated database, with an app that trusts the JWKS server."""
     return make_app(
         database_url,
@@ -189,7 +189,7 @@ def test_jwks_that_hangs_is_401_within_the_timeout(jwks_app, jwks):
     assert time.monotonic() - started < 3
 
 
-def test_jwks_port_closed_is_401_at_once(app, database_url, jwks):
+def test_jwks_port_closed_is_401_at_once(app, database_url, jwks, make_app):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -7,13 +7,13 @@ import uuid
 import pytest
 import redis
 
-from .conftest import bearer, make_app
+from .helpers import bearer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
-def limited_app(app, database_url):
+def limited_app(app, database_url, make_app):
     return make_app(
         database_url,
         RATELIMIT_ENABLED=True,
@@ -76,7 +76,9 @@ def redis_prefix():
         connection.delete(key)
 
 
-def test_redis_storage_shares_one_count_between_instances(app, database_url, redis_prefix):
+def test_redis_storage_shares_one_count_between_instances(
+    app, database_url, redis_prefix, make_app
+):
     """Two app instances (two gunicorn workers, or two machines) share one count."""
     settings = {
         "RATELIMIT_ENABLED": True,
@@ -96,7 +98,7 @@ def test_redis_storage_shares_one_count_between_instances(app, database_url, red
     assert any(redis.Redis.from_url(REDIS_URL).scan_iter(f"*{redis_prefix}*"))
 
 
-def test_memory_storage_counts_per_instance(app, database_url):
+def test_memory_storage_counts_per_instance(app, database_url, make_app):
     settings = {"RATELIMIT_ENABLED": True, "TASKS_RATE_LIMIT": "2 per minute"}
     first = make_app(database_url, **settings).test_client()
     second = make_app(database_url, **settings).test_client()
@@ -106,7 +108,7 @@ def test_memory_storage_counts_per_instance(app, database_url):
     assert second.get("/api/alice/tasks", headers=bearer()).status_code == 200
 
 
-def test_unreachable_redis_does_not_fail_requests(app, database_url):
+def test_unreachable_redis_does_not_fail_requests(app, database_url, make_app):
     client = make_app(
         database_url,
         RATELIMIT_ENABLED=True,

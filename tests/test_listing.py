@@ -12,7 +12,7 @@ from sqlalchemy import update
 from taskapi.extensions import db
 from taskapi.models import PRIORITIES, Task
 
-from .conftest import bearer
+from .helpers import bearer
 
 URL = "/api/alice/tasks"
 SORT_KEYS = ["created_at", "updated_at", "title", "due_at", "priority"]

@@ -10,16 +10,15 @@ from sqlalchemy import inspect
 
 from taskapi.extensions import db
 
-from .conftest import BACKENDS, fresh_database, make_app
+from .helpers import BACKENDS, build_app, dispose, fresh_database
 
 
 @pytest.fixture(params=BACKENDS)
 def empty_app(request, tmp_path):
     with fresh_database(request.param, tmp_path) as url:
-        app = make_app(url)
+        app = build_app(url)
         yield app
-        with app.app_context():
-            db.engine.dispose()
+        dispose(app)
 
 
 def schema_differences(app) -> list:

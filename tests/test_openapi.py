@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from openapi_spec_validator import validate
 
-from taskapi.openapi import openapi_path
+from taskapi.openapi import build_spec, documented, openapi_path, success
 
 
 def test_document_is_valid_openapi(client):
@@ -64,3 +65,35 @@ def test_docs_page_is_served_from_the_package(client):
             assert len(response.data) > 1000
     assert client.get("/api/docs/../../etc/passwd").status_code == 404
     assert client.get("/api/docs/nope.js").status_code == 404
+
+
+def test_a_route_without_documentation_fails_the_build(database_url, make_app):
+    app = make_app(database_url)
+
+    @app.get("/undocumented")
+    def undocumented():
+        """Forgot @documented."""
+        return {}
+
+    with pytest.raises(AttributeError, match="openapi"):
+        build_spec(app)
+
+
+def test_documentation_is_read_from_the_view(database_url, make_app):
+    app = make_app(database_url)
+
+    @app.get("/api/<user_id>/tasks/<int:task_id>/echo")
+    @documented(responses={200: success(description="Echoed")}, errors=(404,))
+    def echo(user_id, task_id):
+        """Echo a task id.
+
+        A longer description, on the next lines.
+        """
+        return {}
+
+    operation = build_spec(app)["paths"]["/api/{user_id}/tasks/{task_id}/echo"]["get"]
+    assert operation["summary"] == "Echo a task id."
+    assert operation["description"] == "A longer description, on the next lines."
+    assert [parameter["name"] for parameter in operation["parameters"]] == ["user_id", "task_id"]
+    assert {"200", "404", "429", "500", "503"} == set(operation["responses"])
+    assert operation["security"] == []  # no auth_required on it

@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 
 from taskapi.extensions import db
 
-from .conftest import TEST_DATABASE_URL, bearer
+from .helpers import TEST_DATABASE_URL, bearer
 
 SORT_KEYS = ["created_at", "updated_at", "title", "due_at", "priority"]
 

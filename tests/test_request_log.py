@@ -8,7 +8,7 @@ import pytest
 
 from taskapi.request_log import JSONFormatter
 
-from .conftest import bearer, make_app, make_token
+from .helpers import bearer, make_token
 
 
 def test_every_response_has_a_request_id(client):
@@ -85,7 +85,7 @@ def test_tokens_and_passwords_never_reach_the_logs(app, client, log_records):
         assert secret not in text
 
 
-def test_errors_are_logged_with_the_request_id(database_url, log_records):
+def test_errors_are_logged_with_the_request_id(database_url, log_records, make_app):
     app = make_app(database_url)
 
     @app.get("/boom-for-log")

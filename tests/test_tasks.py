@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .conftest import bearer
+from .helpers import bearer
 
 PROBLEM = "application/problem+json"
 

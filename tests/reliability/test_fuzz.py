@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ..conftest import BACKENDS, bearer, fresh_database, make_app
+from ..helpers import BACKENDS, bearer, build_app, dispose, fresh_database
 
 pytestmark = pytest.mark.soak
 
@@ -38,7 +38,7 @@ def fuzz_app(request, tmp_path_factory):
     import flask_migrate
 
     with fresh_database(request.param, tmp_path_factory.mktemp("fuzz")) as url:
-        app = make_app(url)
+        app = build_app(url)
         with app.app_context():
             flask_migrate.upgrade()
         client = app.test_client()
@@ -49,10 +49,7 @@ def fuzz_app(request, tmp_path_factory):
             for n in range(5)
         ]
         yield app
-        from taskapi.extensions import db
-
-        with app.app_context():
-            db.engine.dispose()
+        dispose(app)
 
 
 def operations(app) -> list:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ..conftest import TEST_DATABASE_URL, fresh_database, make_token
+from ..helpers import TEST_DATABASE_URL, fresh_database, make_token
 from ..servers import call, gunicorn
 
 pytestmark = [

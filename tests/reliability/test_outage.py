@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ..conftest import TEST_DATABASE_URL, fresh_database, make_token
+from ..helpers import TEST_DATABASE_URL, fresh_database, make_token
 from ..servers import call, gunicorn
 
 pytestmark = [

@@ -1,4 +1,7 @@
-"""Throwaway PostgreSQL databases and migrating them, for the tests and the benchmarks."""
+"""Throwaway PostgreSQL databases and migrating them, for the tests and the benchmarks.
+
+Never imported by the app itself.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,94 @@
+"""What tests share: the secret, token makers, throwaway databases and apps.
+
+Tests import these from here; ``conftest.py`` holds only fixtures.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import jwt as pyjwt
+
+from taskapi import create_app
+from taskapi.extensions import db
+from taskapi.testing import fresh_postgres_database
+
+SECRET = "test-secret-" + "x" * 60
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+BACKENDS = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
+
+# Every per-user endpoint, with {user} and {task} to fill in, and a body it accepts.
+USER_ENDPOINTS = [
+    ("get", "/api/{user}/tasks", None),
+    ("post", "/api/{user}/tasks", {"title": "x"}),
+    ("get", "/api/{user}/tasks/{task}", None),
+    ("put", "/api/{user}/tasks/{task}", {"title": "x"}),
+    ("patch", "/api/{user}/tasks/{task}", {"title": "x"}),
+    ("patch", "/api/{user}/tasks/{task}/complete", None),
+    ("delete", "/api/{user}/tasks/{task}", None),
+]
+
+
+def make_token(
+    user_id: str | None = "alice",
+    *,
+    secret: str = SECRET,
+    now: float | None = None,
+    lifetime: float = 3600,
+    **claims,
+) -> str:
+    """An HS256 token like Better Auth's, issued at ``now`` (default: now) for
+    ``lifetime`` seconds; a claim set to None is left out."""
+    now = int(time.time()) if now is None else now
+    payload = {"sub": user_id, "iat": now, "exp": now + lifetime} | claims
+    payload = {key: value for key, value in payload.items() if value is not None}
+    return pyjwt.encode(payload, secret, algorithm="HS256")
+
+
+def bearer(user_id: str = "alice", **claims) -> dict:
+    return {"Authorization": f"Bearer {make_token(user_id, **claims)}"}
+
+
+@contextmanager
+def fresh_database(backend: str, folder: Path):
+    """Yield the URL of a new, empty database; PostgreSQL ones are dropped after."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / f'taskapi-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        return
+    with fresh_postgres_database(TEST_DATABASE_URL) as url:
+        yield url
+
+
+def build_app(database_url: str, **config):
+    """An app for tests; whoever builds one disposes of it (``dispose``)."""
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "JWT_SECRET_KEY": SECRET,
+            "SECRET_KEY": SECRET,
+            # Tests send many requests per user; test_limits turns limits on.
+            "RATELIMIT_ENABLED": False,
+            **config,
+        }
+    )
+
+
+def dispose(app) -> None:
+    """Close the app's pooled connections (a dropped database must have none)."""
+    with app.app_context():
+        db.engine.dispose()
+
+
+class RecordList(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
