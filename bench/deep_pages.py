@@ -23,9 +23,8 @@ from sqlalchemy import select, text
 
 from taskapi import create_app
 from taskapi.extensions import db
-from taskapi.models import Task
 from taskapi.pagination import Position, TaskQuery, encode_cursor
-from taskapi.task_store import SORT_COLUMNS
+from taskapi.task_store import SORT_COLUMNS, TASKS
 from taskapi.testing import fresh_postgres_database
 
 SECRET = "bench-secret-" + "x" * 60
@@ -94,10 +93,11 @@ def run(database_url: str) -> None:
         for sort in SORTS:
             query = TaskQuery("heavy", "all", "", sort)
             column = SORT_COLUMNS[query.key]
-            order = (column.desc(), Task.id.desc()) if query.descending else (column, Task.id)
+            task_id = TASKS.c.id
+            order = (column.desc(), task_id.desc()) if query.descending else (column, task_id)
             row = db.session.execute(
-                select(column, Task.id)
-                .where(Task.user_id == "heavy", column.is_not(None))
+                select(column, task_id)
+                .where(TASKS.c.user_id == "heavy", column.is_not(None))
                 .order_by(*order)
                 .offset(DEEP)
                 .limit(1)

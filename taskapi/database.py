@@ -28,28 +28,35 @@ IDLE_PING_SECONDS = 30
 def init_database(app: Flask) -> None:
     """Bind Flask-SQLAlchemy to ``app`` with this module's engine options and hooks."""
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url))
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url) | {
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        # Not negotiable: writes commit by themselves (views never commit),
+        # and no values appear in database errors.
+        **REQUIRED_ENGINE_OPTIONS,
+    }
     db.init_app(app)
     with app.app_context():
         engine = db.engine  # made by init_app; no connection is opened yet
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", configure_sqlite)
     else:
-        event.listen(engine.pool, "checkin", remember_checkin)
-        event.listen(engine.pool, "checkout", ping_if_idle)
+        event.listen(engine, "checkin", remember_checkin)
+        event.listen(engine, "checkout", ping_if_idle)
+
+
+REQUIRED_ENGINE_OPTIONS = {
+    "isolation_level": "AUTOCOMMIT",
+    # Errors (and so logs) show SQL but never the values: no password hashes, no text.
+    "hide_parameters": True,
+}
 
 
 def engine_options(database_url: str) -> dict:
-    """A bounded connect time, autocommit, and no values in error messages."""
-    options = {
-        # Errors (and so logs) show SQL but never the values: no password hashes, no text.
-        "hide_parameters": True,
-        "isolation_level": "AUTOCOMMIT",
-    }
+    """A bounded connect time, and checks for connections the server dropped."""
     if database_url.startswith("sqlite"):
         # timeout is SQLite's busy timeout: writers wait for the lock instead of failing.
-        return options | {"connect_args": {"timeout": CONNECT_TIMEOUT_SECONDS}}
-    return options | {
+        return {"connect_args": {"timeout": CONNECT_TIMEOUT_SECONDS}}
+    return {
         # Instead of pool_pre_ping (a round trip on every checkout), connections
         # idle for a while are pinged (ping_if_idle), and all are renewed hourly.
         "pool_recycle": 3600,
@@ -62,9 +69,18 @@ def atomic() -> Iterator[None]:
     """Run the block's statements as one transaction: all of them commit, or none.
 
     Whatever the session did before the block has committed already (outside
-    a block every statement does), so the block starts a transaction of its own.
+    a block every statement does), so the block starts a transaction of its
+    own. A block inside a block joins the outer one: it commits with it, and
+    an error in it rolls back all of the outer block.
     """
     session = db.session()  # the request's session, not the scoped proxy
+    if session.info.get(ATOMIC_DEPTH, 0):
+        session.info[ATOMIC_DEPTH] += 1
+        try:
+            yield
+        finally:
+            session.info[ATOMIC_DEPTH] -= 1
+        return
     if session.in_transaction():
         session.commit()
     if db.engine.dialect.name == "sqlite":
@@ -74,12 +90,18 @@ def atomic() -> Iterator[None]:
     else:
         # Each write takes its row locks: concurrent writers of a row wait in turn.
         session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+    session.info[ATOMIC_DEPTH] = 1
     try:
         yield
+        session.commit()
     except BaseException:
         session.rollback()
         raise
-    session.commit()
+    finally:
+        session.info[ATOMIC_DEPTH] = 0
+
+
+ATOMIC_DEPTH = "taskapi.atomic_depth"
 
 
 @contextmanager
@@ -88,21 +110,25 @@ def migration_transaction(connection: Connection) -> Iterator[None]:
 
     On SQLite, foreign keys are off meanwhile (batch migrations rebuild a
     table by dropping it, which would cascade into the rows that refer to
-    it) and are checked before the commit, then turned back on.
+    it) and are checked before the commit, then turned back on. If anything
+    fails, the connection is thrown away rather than returned to the pool
+    with foreign keys off.
     """
     if connection.dialect.name != "sqlite":
         connection.execution_options(isolation_level="READ COMMITTED")
         yield
         return
-    connection.exec_driver_sql("PRAGMA foreign_keys = OFF")  # only outside a transaction
-    connection.commit()
-    event.listen(connection, "begin", begin_immediately)
     try:
+        connection.exec_driver_sql("PRAGMA foreign_keys = OFF")  # only outside a transaction
+        connection.commit()
+        event.listen(connection, "begin", begin_immediately)
         yield
-    finally:
         event.remove(connection, "begin", begin_immediately)
         connection.exec_driver_sql("PRAGMA foreign_keys = ON")
         connection.commit()
+    except BaseException:
+        connection.invalidate()
+        raise
 
 
 def begin_immediately(connection: Connection) -> None:

@@ -42,21 +42,23 @@ def idempotency_key() -> str | None:
 def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response:
     """Run ``create`` once per user and key, in one transaction with the key; else replay."""
     request_hash = hashlib.sha256(canonical_body()).hexdigest()
-    for _attempt in range(3):
+    for _attempt in range(2):  # the second only after forgetting an expired key
         with atomic():  # the key row, what create() writes and the stored response
             if claim_key(user_id, key, request_hash):
                 response = create()
                 store_response(user_id, key, response)
                 return response
+        # The key's first request has committed, response included: claiming
+        # waited for it (ON CONFLICT on PostgreSQL, BEGIN IMMEDIATE on SQLite).
         stored = db.session.get(IdempotencyKey, (user_id, key), populate_existing=True)
-        if stored is None or stored.created_at < expiry_cutoff():
-            forget_expired(user_id, key)
-            continue
-        if stored.request_hash != request_hash:
-            abort(409, f"This {HEADER} was used with a different request body.")
-        if stored.status_code is not None:
-            return replay(stored)
-    abort(409, f"This {HEADER} is in use; retry shortly.")
+        if stored is not None and stored.created_at >= expiry_cutoff():
+            break
+        forget_expired(user_id, key)
+    else:  # expired, and claimed again by another request in between
+        abort(409, f"This {HEADER} is in use; retry shortly.")
+    if stored.request_hash != request_hash:
+        abort(409, f"This {HEADER} was used with a different request body.")
+    return replay(stored)
 
 
 def claim_key(user_id: str, key: str, request_hash: str) -> bool:

@@ -15,6 +15,7 @@ import re
 from flask import Flask, current_app
 from marshmallow import Schema, fields
 
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, TASK_ID_MAX
 from .schemas.tasks import TaskSchema
 
@@ -80,7 +81,7 @@ IF_NONE_MATCH = {
 }
 IDEMPOTENCY_KEY = {
     "in": "header",
-    "name": "Idempotency-Key",
+    "name": IDEMPOTENCY_HEADER,
     "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH},
     "description": "Repeat the first response for 24 hours instead of creating again.",
 }

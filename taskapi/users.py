@@ -12,6 +12,7 @@ from functools import wraps
 from flask import Flask, current_app, g
 from flask_jwt_extended import get_jwt
 from marshmallow import ValidationError, validate
+from sqlalchemy import RowMapping, select
 from sqlalchemy.exc import IntegrityError
 
 from .database import insert
@@ -79,9 +80,20 @@ def name_from_claims(claims: dict) -> str | None:
     return name if 0 < len(name) <= NAME_MAX_LENGTH else None
 
 
-def forget_known_users(app: Flask) -> None:
-    """Forget which users this process has seen (tests, after deleting rows)."""
-    app.extensions["taskapi.known_users"].clear()
+def create_account(user_id: str, email: str, name: str, password_hash: str) -> RowMapping | None:
+    """A new user with a password (``/api/auth/register``); None if the email is taken."""
+    statement = (
+        insert(User)
+        .values(id=user_id, email=email, name=name, password_hash=password_hash)
+        .on_conflict_do_nothing()  # a taken email (or, never in practice, id)
+        .returning(*User.__table__.c)
+    )
+    return db.session.execute(statement).mappings().first()
+
+
+def find_account(email: str) -> RowMapping | None:
+    statement = select(*User.__table__.c).where(User.email == email)
+    return db.session.execute(statement).mappings().first()
 
 
 def init_users(app: Flask) -> None:

@@ -17,7 +17,6 @@ from sqlalchemy import delete
 from taskapi import create_app
 from taskapi.extensions import db
 from taskapi.models import Task, User
-from taskapi.users import forget_known_users
 
 from .helpers import BACKENDS, RecordList, bearer, build_app, dispose, fresh_database
 
@@ -45,31 +44,22 @@ def app(migrated_app):
         db.session.execute(delete(Task))
         db.session.execute(delete(User))
         db.session.commit()
-    forget_known_users(migrated_app)
+    migrated_app.extensions["taskapi.known_users"].clear()  # their rows are gone
 
 
 @pytest.fixture
 def make_app():
-    """Build more apps (``helpers.build_app``); each is disposed after the test."""
+    """Build more apps; each is disposed after the test.
+
+    ``make_app(url, **config)`` is ``helpers.build_app``; ``make_app()`` is
+    ``create_app()`` from the environment, as wsgi.py calls it.
+    """
     built = []
 
-    def make(database_url: str, **config):
-        built.append(build_app(database_url, **config))
-        return built[-1]
-
-    yield make
-    for app in built:
-        dispose(app)
-
-
-@pytest.fixture
-def app_from_environment():
-    """``create_app()`` as wsgi.py calls it, from the environment; disposed after the test."""
-    built = []
-
-    def make():
-        built.append(create_app())
-        return built[-1]
+    def make(database_url: str | None = None, **config):
+        app = create_app() if database_url is None else build_app(database_url, **config)
+        built.append(app)
+        return app
 
     yield make
     for app in built:

@@ -29,12 +29,12 @@ def test_production_refuses_missing_or_short_secret(environ, secret):
         create_app()
 
 
-def test_production_starts_with_a_strong_secret(environ, app_from_environment):
+def test_production_starts_with_a_strong_secret(environ, make_app):
     environ.setenv("APP_ENV", "production")
     environ.setenv("BETTER_AUTH_SECRET", STRONG_SECRET)
     environ.setenv("DATABASE_URL", "postgres://user:pw@db.example.neon.tech/app?sslmode=require")
     environ.setenv("JWT_ACCESS_TOKEN_EXPIRES", "900")
-    app = app_from_environment()
+    app = make_app()
     assert app.config["JWT_SECRET_KEY"] == STRONG_SECRET
     assert app.config["JWT_ACCESS_TOKEN_EXPIRES"] == 900
     url = app.config["SQLALCHEMY_DATABASE_URI"]

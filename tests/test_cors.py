@@ -60,12 +60,12 @@ def test_disallowed_origin_gets_no_allow_origin(cors_client):
         assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_production_default_allows_no_origin(monkeypatch, tmp_path, app_from_environment):
+def test_production_default_allows_no_origin(monkeypatch, tmp_path, make_app):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("BETTER_AUTH_SECRET", "s" * 43)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
     monkeypatch.delenv("CORS_ORIGINS", raising=False)
-    client = app_from_environment().test_client()
+    client = make_app().test_client()
     response = client.get("/healthz", headers={"Origin": "http://localhost:3000"})
     assert "Access-Control-Allow-Origin" not in response.headers
 

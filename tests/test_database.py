@@ -12,6 +12,8 @@ from taskapi.database import atomic, configure_sqlite, ping_if_idle
 from taskapi.extensions import db
 from taskapi.models import User
 
+from .helpers import bearer
+
 
 def count_users(app) -> int:
     with app.app_context():
@@ -47,6 +49,41 @@ def test_atomic_keeps_what_came_before_it(app):
             db.session.execute(insert(User).values(id="inside"))
             raise RuntimeError("undo only the block")
     assert count_users(app) == 1
+
+
+def test_a_block_inside_a_block_joins_it(app):
+    with app.app_context(), pytest.raises(RuntimeError), atomic():
+        db.session.execute(insert(User).values(id="outer"))
+        with atomic():
+            db.session.execute(insert(User).values(id="inner"))
+        raise RuntimeError("the outer block fails after the inner one ended")
+    assert count_users(app) == 0
+
+
+def test_an_error_in_an_inner_block_rolls_back_the_outer_one(app):
+    with app.app_context(), pytest.raises(RuntimeError), atomic():
+        db.session.execute(insert(User).values(id="outer"))
+        with atomic():
+            raise RuntimeError("inner")
+    assert count_users(app) == 0
+    with app.app_context(), atomic():  # and the next block starts afresh
+        db.session.execute(insert(User).values(id="after"))
+    assert count_users(app) == 1
+
+
+def test_engine_options_from_config_keep_autocommit(make_app, tmp_path):
+    app = make_app(
+        f"sqlite:///{tmp_path / 'options.sqlite3'}",
+        SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"timeout": 30}, "isolation_level": None},
+    )
+    with app.app_context():
+        flask_migrate.upgrade()
+    client = app.test_client()
+    headers = bearer()
+    assert (
+        client.post("/api/alice/tasks", json={"title": "kept"}, headers=headers).status_code == 201
+    )
+    assert [t["title"] for t in client.get("/api/alice/tasks", headers=headers).json] == ["kept"]
 
 
 def test_hooks_are_on_this_apps_engine_only(app):

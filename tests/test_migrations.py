@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 import flask_migrate
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import CheckConstraint, inspect, text
 
 from taskapi.extensions import db
 
@@ -52,3 +56,70 @@ def test_task_foreign_key_cascades(empty_app):
         (foreign_key,) = inspect(db.engine).get_foreign_keys("tasks")
     assert foreign_key["referred_table"] == "users"
     assert foreign_key["options"].get("ondelete") == "CASCADE"
+
+
+BROKEN_REVISION = '''"""leaves a task whose user does not exist
+
+Revision ID: broken
+Revises: {head}
+"""
+
+from alembic import op
+
+revision = "broken"
+down_revision = "{head}"
+
+
+def upgrade():
+    op.create_table("made_by_the_broken_revision", sa_column())
+    op.execute("INSERT INTO tasks (user_id, title) VALUES ('nobody', 'dangling')")
+
+
+def sa_column():
+    import sqlalchemy as sa
+
+    return sa.Column("id", sa.Integer, primary_key=True)
+'''
+
+
+def test_a_sqlite_migration_that_breaks_foreign_keys_changes_nothing(make_app, tmp_path):
+    migrations = tmp_path / "migrations"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "migrations", migrations)
+    with make_app(f"sqlite:///{tmp_path / 'broken.sqlite3'}").app_context():
+        flask_migrate.upgrade(directory=str(migrations))
+        head = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        (migrations / "versions" / "9999_broken.py").write_text(
+            BROKEN_REVISION.replace("{head}", head)
+        )
+        with pytest.raises(SystemExit):  # Flask-Migrate's answer to the check's RuntimeError
+            flask_migrate.upgrade(directory=str(migrations))
+        assert db.session.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+        assert "made_by_the_broken_revision" not in inspect(db.engine).get_table_names()
+        assert db.session.execute(text("SELECT count(*) FROM tasks")).scalar() == 0
+        assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def check_constraints(app) -> dict:
+    with app.app_context():
+        found = {}
+        for table in db.metadata.sorted_tables:
+            for constraint in inspect(db.engine).get_check_constraints(table.name):
+                found[constraint["name"]] = " ".join(constraint["sqltext"].split())
+        return found
+
+
+def test_check_constraints_are_the_models(empty_app):
+    """compare_metadata skips CHECK constraints: a change to PRIORITIES needs a migration."""
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+    in_database = check_constraints(empty_app)
+    in_models = {
+        constraint.name: str(constraint.sqltext)
+        for table in db.metadata.sorted_tables
+        for constraint in table.constraints
+        if isinstance(constraint, CheckConstraint)
+    }
+    assert set(in_database) == set(in_models)
+    for name, sql in in_models.items():
+        # PostgreSQL rewrites "x BETWEEN 0 AND 2" as "(x >= 0) AND (x <= 2)": compare the numbers.
+        assert re.findall(r"\d+", in_database[name]) == re.findall(r"\d+", sql), name

@@ -1,4 +1,4 @@
-"""The package's shape: no import cycles between its modules."""
+"""The package's shape: no import cycles, and every per-user view guarded in order."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import ast
 from pathlib import Path
 
 import taskapi
+from taskapi.auth import auth_required
+from taskapi.limits import user_rate_limit
+from taskapi.users import provision_user
 
 PACKAGE = Path(taskapi.__file__).parent
 
@@ -56,3 +59,29 @@ def test_no_import_cycles():
     cycles = [cycle for name in graph if (cycle := cycle_from(name))]
     assert cycles == []
     assert "taskapi.limits" not in graph["taskapi.auth"]
+
+
+def wrapper_layers(view) -> list:
+    """The code of each decorator's wrapper around ``view``, outermost first."""
+    layers = []
+    while hasattr(view, "__wrapped__"):
+        layers.append(view.__code__)
+        view = view.__wrapped__
+    return layers
+
+
+def test_every_per_user_view_is_guarded_in_order(app):
+    """Token first (401/403), then the user's rate limit, then the user's row."""
+
+    def view():
+        return None
+
+    expected = [
+        auth_required(view).__code__,
+        user_rate_limit(view).__code__,
+        provision_user(view).__code__,
+    ]
+    per_user = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/<user_id>")]
+    assert per_user
+    for rule in per_user:
+        assert wrapper_layers(app.view_functions[rule.endpoint]) == expected, rule.rule

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Mapping
 from functools import cache
 
 from flask import Blueprint, current_app
 from flask_jwt_extended import create_access_token
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..auth import unauthorized
 from ..bodies import load_json
 from ..errors import problem
-from ..extensions import db
 from ..limits import auth_rate_limit
-from ..models import User
 from ..openapi import documented, success
 from ..schemas.accounts import (
     LoginSchema,
@@ -27,6 +24,7 @@ from ..schemas.accounts import (
     register_schema,
     token_schema,
 )
+from ..users import create_account, find_account
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/auth")
 
@@ -39,19 +37,9 @@ USER_ID_ALPHABET = string.ascii_letters + string.digits
 def register():
     """Create an account and return a token for it."""
     data = load_json(register_schema)
-    if db.session.scalar(select(User.id).where(User.email == data["email"])) is not None:
-        return email_taken()
-    user = User(
-        id=new_user_id(),
-        email=data["email"],
-        name=data["name"],
-        password_hash=generate_password_hash(data["password"]),
-    )
-    db.session.add(user)
-    try:
-        db.session.commit()
-    except IntegrityError:  # a concurrent registration won the race
-        db.session.rollback()
+    password_hash = generate_password_hash(data["password"])
+    user = create_account(new_user_id(), data["email"], data["name"], password_hash)
+    if user is None:
         return email_taken()
     return token_response(user), 201
 
@@ -62,17 +50,17 @@ def register():
 def login():
     """Exchange email and password for a token."""
     data = load_json(login_schema)
-    user = db.session.scalar(select(User).where(User.email == data["email"]))
+    user = find_account(data["email"])
     # Hash even for unknown emails, so timing does not reveal which emails exist.
-    password_hash = user.password_hash if user and user.password_hash else dummy_hash()
+    password_hash = user["password_hash"] if user and user["password_hash"] else dummy_hash()
     if not check_password_hash(password_hash, data["password"]) or user is None:
         return unauthorized("The email or password is wrong.", token_sent=False)
     return token_response(user)
 
 
-def token_response(user: User) -> dict:
+def token_response(user: Mapping) -> dict:
     token = create_access_token(
-        identity=user.id, additional_claims={"email": user.email, "name": user.name}
+        identity=user["id"], additional_claims={"email": user["email"], "name": user["name"]}
     )
     expires_in = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     return token_schema.dump({"user": user, "access_token": token, "expires_in": expires_in})
