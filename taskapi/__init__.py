@@ -12,12 +12,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .auth import init_auth
 from .blueprints import accounts, docs, health, tasks
 from .commands import register_commands
-from .config import check_config, derived_settings, load_config
+from .config import app_environment, check_config, config_warnings, derived_settings, load_config
 from .cors import init_cors
 from .database import init_database
 from .errors import register_error_handlers
 from .limits import init_limits
 from .request_log import init_request_log
+from .routing import init_routing
 from .users import init_users
 
 
@@ -37,7 +38,7 @@ def create_app(config: Mapping | None = None) -> Flask:
 def configure(app: Flask, overrides: Mapping | None) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
     if overrides is None:
-        if os.environ.get("APP_ENV", "development") != "production":
+        if app_environment(os.environ) == "development":
             load_dotenv(os.path.join(app.root_path, os.pardir, ".env"))
         app.config.update(load_config(os.environ, app.instance_path))
     else:
@@ -59,6 +60,8 @@ def trust_proxies(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     init_request_log(app)
+    for warning in config_warnings(app.config):
+        app.logger.warning("configuration: %s", warning)
     init_database(app)
     init_auth(app)
     init_users(app)
@@ -67,6 +70,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    init_routing(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(tasks.bp)

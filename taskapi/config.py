@@ -9,27 +9,43 @@ them all.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from limits import parse_many
 
 ENVIRONMENTS = ("development", "production", "testing")
 MIN_SECRET_LENGTH = 32
 # Tokens signed with the shared secret (BETTER_AUTH_SECRET, or this app's own).
 SHARED_SECRET_ALGORITHMS = ("HS256",)
 # Better Auth's jwt() plugin signs with one of these; verified with its JWKS.
-JWKS_ALGORITHMS = ("EdDSA", "ES256", "RS256")
+JWKS_ALGORITHMS = ("EdDSA", "ES256", "ES512", "PS256", "RS256")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# An origin as browsers send it: scheme, host and an optional port; no path, no pattern.
+ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 
 
 class ConfigError(RuntimeError):
     """The configuration is unusable; the app refuses to start."""
 
 
-def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
-    """Return the Flask config mapping for ``environ``."""
-    env = environ.get("APP_ENV", "development").strip().lower()
+def app_environment(environ: Mapping[str, str]) -> str:
+    """``APP_ENV``, in any letter case; production unless set (a forgotten
+    variable must not turn a deployment into a development server)."""
+    env = environ.get("APP_ENV", "").strip().lower() or "production"
     if env not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}.")
+    return env
+
+
+def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
+    """Return the Flask config mapping for ``environ``."""
+    env = app_environment(environ)
 
     database_url = environ.get("DATABASE_URL", "").strip() or default_sqlite_url(instance_path)
     secret = environ.get("BETTER_AUTH_SECRET", "").strip()
@@ -40,7 +56,10 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
     jwks_url = environ.get("JWT_JWKS_URL", "").strip() or (
         f"{better_auth_url}/api/auth/jwks" if better_auth_url else None
     )
+    if jwks_url and urlsplit(jwks_url).scheme not in ("http", "https"):
+        raise ConfigError(f"JWT_JWKS_URL must be an http(s) URL, not {jwks_url!r}.")
     default_origins = "http://localhost:3000" if env == "development" else ""
+    warnings: list[str] = []  # what parsing let through but the operator should hear of
 
     return {
         "APP_ENV": env,
@@ -52,24 +71,33 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "JWT_ISSUER": environ.get("JWT_ISSUER", "").strip() or None,
         "JWT_AUDIENCE": environ.get("JWT_AUDIENCE", "").strip() or None,
         "MAX_CONTENT_LENGTH": parse_int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1),
-        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_LEVEL": parse_choice(environ, "LOG_LEVEL", "INFO", LOG_LEVELS),
         "TRUSTED_PROXIES": parse_int(environ, "TRUSTED_PROXIES", 0, minimum=0),
+        "PUBLIC_URL": parse_public_url(environ.get("PUBLIC_URL", "")),
         "BETTER_AUTH_URL": better_auth_url,
         "JWT_JWKS_URL": jwks_url,
-        "JWT_JWKS_TIMEOUT": parse_int(environ, "JWT_JWKS_TIMEOUT", 3, minimum=1),
-        # Unknown kids refetch the JWKS at most once per this many seconds (per process).
-        "JWT_JWKS_REFRESH_COOLDOWN": parse_int(environ, "JWT_JWKS_REFRESH_COOLDOWN", 10, minimum=0),
-        "CORS_ORIGINS": parse_list(environ.get("CORS_ORIGINS", default_origins)),
+        "JWT_JWKS_TIMEOUT": parse_seconds(environ, "JWT_JWKS_TIMEOUT", 3, minimum=0.1),
+        # An unknown kid refetches the JWKS at most once per this many seconds (per process).
+        "JWT_JWKS_REFRESH_COOLDOWN": parse_seconds(environ, "JWT_JWKS_REFRESH_COOLDOWN", 1),
+        # After a failed fetch, none for this many seconds (unknown kids get 503).
+        "JWT_JWKS_FAILURE_COOLDOWN": parse_seconds(environ, "JWT_JWKS_FAILURE_COOLDOWN", 30),
+        # Longest a statement (lock waits included) may run; 0 turns the limit off.
+        "DATABASE_STATEMENT_TIMEOUT": parse_seconds(environ, "DATABASE_STATEMENT_TIMEOUT", 5),
+        "CORS_ORIGINS": parse_origins(environ.get("CORS_ORIGINS", default_origins), warnings),
         # RATELIMIT_DEFAULT would be Flask-Limiter's limit for every route, so the
         # contract's variables are read into names of our own.
-        "TASKS_RATE_LIMIT": environ.get("RATELIMIT_DEFAULT", "").strip() or "600 per minute",
-        "AUTH_RATE_LIMIT": environ.get("RATELIMIT_AUTH", "").strip() or "10 per minute",
+        "TASKS_RATE_LIMIT": parse_limit(environ, "RATELIMIT_DEFAULT", "600 per minute"),
+        "AUTH_RATE_LIMIT": parse_limit(environ, "RATELIMIT_AUTH", "10 per minute"),
         "RATELIMIT_ENABLED": parse_bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
-        # Flask-Limiter's own: X-RateLimit-* headers; if Redis is unreachable,
-        # count in memory rather than fail requests.
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # gunicorn reads it too (gunicorn.conf.py); here for the warning below.
+        "WEB_CONCURRENCY": parse_int(environ, "WEB_CONCURRENCY", 2, minimum=1),
+        # Flask-Limiter's own. No X-RateLimit-* or Retry-After on every response:
+        # Retry-After belongs to 429 and 503 only (taskapi.limits adds it to 429).
+        # If Redis is unreachable, count in memory rather than fail requests.
+        "RATELIMIT_HEADERS_ENABLED": False,
         "RATELIMIT_KEY_PREFIX": "taskapi",
+        "CONFIG_WARNINGS": warnings,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     }
@@ -94,6 +122,26 @@ def derived_settings(config: Mapping) -> dict:
         "JWT_ENCODE_ISSUER": config.get("JWT_ISSUER"),
         "JWT_ENCODE_AUDIENCE": config.get("JWT_AUDIENCE"),
     }
+
+
+def config_warnings(config: Mapping) -> list[str]:
+    """Settings that are allowed but do not do what their owner probably wants.
+
+    create_app logs each as one line at startup.
+    """
+    warnings = list(config.get("CONFIG_WARNINGS", ()))
+    storage = config.get("RATELIMIT_STORAGE_URI", "memory://")
+    if (
+        config.get("RATELIMIT_ENABLED")
+        and storage.startswith("memory://")
+        and config.get("WEB_CONCURRENCY", 1) > 1
+    ):
+        warnings.append(
+            f"RATELIMIT_STORAGE_URI is {storage} with WEB_CONCURRENCY="
+            f"{config['WEB_CONCURRENCY']}: each worker counts on its own, so a client gets "
+            f"up to {config['WEB_CONCURRENCY']} times the limit; set a redis:// URL to share."
+        )
+    return warnings
 
 
 def check_config(config: Mapping) -> None:
@@ -137,8 +185,71 @@ def development_secret(instance_path: str) -> str:
     return path.read_text().strip()
 
 
-def parse_list(raw: str) -> list[str]:
-    return [item.strip().rstrip("/") for item in raw.split(",") if item.strip()]
+def parse_origins(raw: str, warnings: list[str]) -> list[str]:
+    """CORS_ORIGINS: comma-separated origins. A trailing slash is dropped (with a
+    warning); a path or a pattern would never match a browser's Origin: refused."""
+    origins = []
+    for item in (item.strip() for item in raw.split(",")):
+        if not item:
+            continue
+        origin = item.removesuffix("/")
+        if not ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"CORS_ORIGINS entry {item!r} is not an origin: write scheme://host[:port], "
+                "without a path or wildcards (e.g. https://app.example.com)."
+            )
+        if origin != item:
+            warnings.append(
+                f"CORS_ORIGINS entry {item!r} has a trailing slash, which browsers never "
+                f"send; using {origin!r}."
+            )
+        origins.append(origin)
+    return origins
+
+
+def parse_public_url(raw: str) -> str | None:
+    """PUBLIC_URL: where clients reach the API (``https://api.example.com``), for absolute links."""
+    url = raw.strip().removesuffix("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"PUBLIC_URL must be like https://api.example.com, not {raw!r}.")
+    return url
+
+
+def parse_limit(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A Flask-Limiter limit string ("600 per minute"); refused when it does not parse
+    (Flask-Limiter would otherwise skip it at request time: no limit at all)."""
+    raw = environ.get(name, "").strip() or default
+    try:
+        if parse_many(raw):
+            return raw
+    except ValueError:
+        pass
+    raise ConfigError(f"{name} must be a limit like '600 per minute', not {raw!r}.")
+
+
+def parse_choice(environ: Mapping[str, str], name: str, default: str, choices: tuple) -> str:
+    raw = environ.get(name, "").strip().upper() or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}.")
+    return raw
+
+
+def parse_seconds(
+    environ: Mapping[str, str], name: str, default: float, *, minimum: float = 0
+) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if not minimum <= value < 10**6:  # also refuses nan and inf
+        raise ConfigError(f"{name} must be a number of seconds of at least {minimum}.")
+    return value
 
 
 def parse_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:

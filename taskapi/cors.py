@@ -3,9 +3,12 @@
 Bearer tokens, not cookies: credentials are not allowed. Preflight requests
 are answered without authentication. An origin not in the list gets no
 ``Access-Control-Allow-Origin``, so the browser keeps the response from it.
+With CORS configured, every response (any path, any origin, none) carries
+``Vary: Origin``: the answer depends on the origin, and a shared cache must
+not hand one origin's answer to another.
 """
 
-from flask import Flask
+from flask import Flask, Response
 
 from .extensions import cors
 
@@ -28,3 +31,9 @@ def init_cors(app: Flask) -> None:
         max_age=600,
         vary_header=True,
     )
+    app.after_request(vary_on_origin)
+
+
+def vary_on_origin(response: Response) -> Response:
+    response.vary.add("Origin")
+    return response

@@ -4,6 +4,16 @@ Every statement commits by itself, on PostgreSQL and on SQLite: a read costs
 no BEGIN and ROLLBACK round trips, and a single INSERT, UPDATE or DELETE is
 atomic as it is. Statements that must succeed or fail together run inside
 ``atomic()``. ``init_database`` sets this up for one app's engine only.
+
+No statement runs past ``DATABASE_STATEMENT_TIMEOUT``, lock waits included.
+On PostgreSQL the limit travels with every statement, as ``SET LOCAL ...;``
+in front of it in the same query string: PostgreSQL runs such a string as one
+implicit transaction, so the setting holds for exactly that statement (or, in
+``atomic()``, for its transaction) on whatever server connection runs it.
+That is what works behind PgBouncer in transaction mode, where a session's
+``SET`` may stay behind on another server connection and the ``options``
+startup parameter is refused; and it costs no extra round trip. On SQLite
+the limit is the busy timeout (how long a writer waits for the lock).
 """
 
 from __future__ import annotations
@@ -23,12 +33,16 @@ CONNECT_TIMEOUT_SECONDS = 10
 # Serverless PostgreSQL (Neon) closes connections that sat idle; a connection
 # unused for longer than this is checked with a ping before it is handed out.
 IDLE_PING_SECONDS = 30
+# An execution option that lifts the statement timeout (migrations: building
+# an index on a big table may take longer, and nobody waits on a request).
+NO_STATEMENT_TIMEOUT = "taskapi_no_statement_timeout"
 
 
 def init_database(app: Flask) -> None:
     """Bind Flask-SQLAlchemy to ``app`` with this module's engine options and hooks."""
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url) | {
+    timeout = app.config.get("DATABASE_STATEMENT_TIMEOUT", 0)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url, timeout) | {
         **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
         # Not negotiable: writes commit by themselves (views never commit),
         # and no values appear in database errors.
@@ -42,6 +56,8 @@ def init_database(app: Flask) -> None:
     else:
         event.listen(engine, "checkin", remember_checkin)
         event.listen(engine, "checkout", ping_if_idle)
+        if timeout:
+            listen_for_statement_timeout(engine, timeout)
 
 
 REQUIRED_ENGINE_OPTIONS = {
@@ -51,11 +67,11 @@ REQUIRED_ENGINE_OPTIONS = {
 }
 
 
-def engine_options(database_url: str) -> dict:
-    """A bounded connect time, and checks for connections the server dropped."""
+def engine_options(database_url: str, statement_timeout: float = 0) -> dict:
+    """A bounded connect time (and lock wait), and checks for connections the server dropped."""
     if database_url.startswith("sqlite"):
         # timeout is SQLite's busy timeout: writers wait for the lock instead of failing.
-        return {"connect_args": {"timeout": CONNECT_TIMEOUT_SECONDS}}
+        return {"connect_args": {"timeout": statement_timeout or CONNECT_TIMEOUT_SECONDS}}
     return {
         # Instead of pool_pre_ping (a round trip on every checkout), connections
         # idle for a while are pinged (ping_if_idle), and all are renewed hourly.
@@ -104,6 +120,47 @@ def atomic() -> Iterator[None]:
 ATOMIC_DEPTH = "taskapi.atomic_depth"
 
 
+def statement_timeout_prefix(seconds: float) -> str:
+    milliseconds = max(1, round(seconds * 1000))
+    return (
+        f"SET LOCAL statement_timeout = {milliseconds}; SET LOCAL lock_timeout = {milliseconds}; "
+    )
+
+
+def listen_for_statement_timeout(engine, seconds: float) -> None:
+    """Send every statement of ``engine`` with its time limit in front.
+
+    Done where the dialect hands the statement to the cursor, after SQLAlchemy's
+    own events: those (and error messages) keep showing the statement itself.
+    """
+    prefix = statement_timeout_prefix(seconds)
+
+    def limited(context) -> bool:
+        return not context.execution_options.get(NO_STATEMENT_TIMEOUT)
+
+    def execute(cursor, statement, parameters, context):
+        if limited(context):
+            cursor.execute(prefix + statement, parameters)
+            return True
+        return False
+
+    def execute_no_params(cursor, statement, context):
+        if limited(context):
+            cursor.execute(prefix + statement)
+            return True
+        return False
+
+    def executemany(cursor, statement, parameters, context):
+        if limited(context):
+            cursor.executemany(prefix + statement, parameters)
+            return True
+        return False
+
+    event.listen(engine, "do_execute", execute)
+    event.listen(engine, "do_execute_no_params", execute_no_params)
+    event.listen(engine, "do_executemany", executemany)
+
+
 @contextmanager
 def migration_transaction(connection: Connection) -> Iterator[None]:
     """Prepare ``connection`` so that Alembic runs all migrations as one transaction.
@@ -115,7 +172,9 @@ def migration_transaction(connection: Connection) -> Iterator[None]:
     with foreign keys off.
     """
     if connection.dialect.name != "sqlite":
-        connection.execution_options(isolation_level="READ COMMITTED")
+        connection.execution_options(
+            isolation_level="READ COMMITTED", **{NO_STATEMENT_TIMEOUT: True}
+        )
         yield
         return
     try:

@@ -16,8 +16,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_MIMETYPE = "application/problem+json"
 # Connection exceptions, rollbacks (serialization, deadlock), insufficient
-# resources, operator intervention (shutdown, restart).
-RETRYABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")
+# resources, operator intervention (shutdown, restart, statement timeout: 57014),
+# and a lock wait past lock_timeout (55P03).
+RETRYABLE_SQLSTATES = ("08", "40", "53", "57", "55P03")
 
 
 def problem(
@@ -43,6 +44,11 @@ def problem(
     return response
 
 
+def service_unavailable(detail: str, retry_after: int = 5) -> Response:
+    """503 with ``Retry-After`` (contract: only 429 and 503 carry it)."""
+    return problem(503, detail, headers={"Retry-After": str(retry_after)})
+
+
 def handle_http_exception(error: HTTPException) -> Response:
     # get_response() keeps headers such as Allow (405) and Retry-After (429).
     return problem(error.code or 500, error.description, response=error.get_response())
@@ -56,10 +62,10 @@ def handle_validation_error(error: ValidationError) -> Response:
 def handle_database_error(error: SQLAlchemyError) -> Response:
     if is_unavailable(error):
         # The class name is enough: driver messages can carry host names and SQL.
-        current_app.logger.warning("database unavailable: %s", type(error).__name__)
-        return problem(
-            503, "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
+        current_app.logger.warning(
+            "database unavailable: %s (SQLSTATE %s)", type(error).__name__, sqlstate_of(error)
         )
+        return service_unavailable("The database is unavailable; try again shortly.")
     current_app.logger.exception("database error")
     return problem(500, InternalServerError.description)
 
@@ -82,9 +88,13 @@ def is_unavailable(error: SQLAlchemyError) -> bool:
         return False
     if isinstance(error.orig, sqlite3.Error):
         return error.orig.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED")
-    sqlstate = getattr(error.orig, "pgcode", None)
+    sqlstate = sqlstate_of(error)
     # No SQLSTATE: the connection failed before the server answered.
-    return sqlstate is None or sqlstate.startswith(RETRYABLE_SQLSTATE_CLASSES)
+    return sqlstate is None or sqlstate.startswith(RETRYABLE_SQLSTATES)
+
+
+def sqlstate_of(error: SQLAlchemyError) -> str | None:
+    return getattr(getattr(error, "orig", None), "pgcode", None)
 
 
 def register_error_handlers(app: Flask) -> None:

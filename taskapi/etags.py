@@ -7,9 +7,15 @@ one atomic statement (``taskapi.task_store``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
-from flask import request
+from flask import abort, request
+
+# What a version looks like: ASCII digits that fit the 32-bit column. Anything
+# else ("²" passes str.isdigit(), 5,000 digits fail int()) names no version.
+VERSION = re.compile(r"[0-9]{1,10}")
+VERSION_MAX = 2**31 - 1
 
 
 def etag_of(task: Mapping) -> str:
@@ -28,9 +34,20 @@ def if_match_versions(task_id: int) -> list[int] | None:
     versions = []
     for tag in request.if_match.as_set():  # strong tags only
         tag_id, _, version = (tag or "").partition(".")  # werkzeug gives None for ""
-        if tag_id == str(task_id) and version.isdigit():
+        if tag_id == str(task_id) and VERSION.fullmatch(version) and int(version) <= VERSION_MAX:
             versions.append(int(version))
     return versions
+
+
+def check_if_match(task: Mapping) -> None:
+    """412 (a problem) when the request's If-Match does not name the task's current ETag."""
+    versions = if_match_versions(task["id"])
+    if versions is not None and task["version"] not in versions:
+        abort_stale()
+
+
+def abort_stale():
+    abort(412, "The task has changed since the ETag in If-Match; fetch it and retry.")
 
 
 def has_if_match() -> bool:

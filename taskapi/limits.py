@@ -11,12 +11,15 @@ route decorators below apply the current app's.
 
 from __future__ import annotations
 
+import time
 from functools import wraps
 from weakref import WeakKeyDictionary
 
-from flask import Flask, current_app, g
-from flask_limiter import Limiter
+from flask import Flask, Response, current_app, g
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
+
+from .errors import handle_http_exception
 
 
 def authenticated_user_key() -> str:
@@ -54,5 +57,22 @@ user_rate_limit = rate_limited("TASKS_RATE_LIMIT", scope="tasks", key_func=authe
 auth_rate_limit = rate_limited("AUTH_RATE_LIMIT", scope="auth", key_func=get_remote_address)
 
 
+def too_many_requests(error: RateLimitExceeded) -> Response:
+    """429 problem with ``Retry-After``: the seconds until the exceeded limit resets."""
+    response = handle_http_exception(error)
+    limit = current_app.extensions["taskapi.limiter"].current_limit
+    reset_in = int(limit.reset_at - time.time()) if limit else 1
+    response.headers["Retry-After"] = str(max(1, reset_in))
+    return response
+
+
 def init_limits(app: Flask) -> None:
-    app.extensions["taskapi.limiter"] = Limiter(key_func=get_remote_address, app=app)
+    limiter = Limiter(key_func=get_remote_address, app=app)
+    app.extensions["taskapi.limiter"] = limiter
+    app.register_error_handler(RateLimitExceeded, too_many_requests)
+    storage = app.config["RATELIMIT_STORAGE_URI"]
+    if limiter.enabled and not storage.startswith("memory://") and not limiter.storage.check():
+        app.logger.warning(
+            "configuration: RATELIMIT_STORAGE_URI cannot be reached; until it can, each "
+            "worker counts rate limits in its own memory."
+        )

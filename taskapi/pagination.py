@@ -3,8 +3,10 @@
 A page continues strictly after the last row of the previous one in
 ``(sort value, id)`` order, so rows added or deleted meanwhile never shift
 the pages: each task that exists throughout a walk is listed exactly once.
-The cursor carries that last position, signed with the app's secret and
-bound to the user and the query, so a tampered or foreign cursor is refused.
+The cursor carries that last position, encrypted and authenticated with a
+key derived from the app's secret (AES-GCM) and bound to the user and the
+query: it reveals nothing (a page sorted by title ends at a title, which must
+not travel in URLs that proxies log), and a tampered or foreign cursor is refused.
 
 ``due_at`` may be null. Tasks without it come last in both directions, as a
 second segment ordered by id; a cursor says which segment it is in.
@@ -12,12 +14,19 @@ second segment ordered by id; a cursor says which segment it is in.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
-from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import RowMapping
 
 from .models import utcnow
@@ -25,6 +34,7 @@ from .models import utcnow
 # The page queries themselves are in taskapi.task_store.
 NULLABLE_SORTS = {"due_at"}
 DATETIME_SORTS = {"created_at", "updated_at", "due_at"}
+NONCE_BYTES = 12  # AES-GCM's standard nonce, random per cursor
 
 
 class BadCursor(ValueError):
@@ -79,19 +89,32 @@ def position_of(query: TaskQuery, task: RowMapping) -> Position:
     return Position(segment, value, task["id"])
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="taskapi.cursor")
+@lru_cache(maxsize=8)
+def _cipher(secret: str) -> AESGCM:
+    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"taskapi.cursor")
+    return AESGCM(key.derive(secret.encode()))
 
 
 def encode_cursor(query: TaskQuery, position: Position) -> str:
     value = position.value.isoformat() if isinstance(position.value, datetime) else position.value
-    return _serializer().dumps([query.fingerprint(), position.segment, value, position.id])
+    plaintext = json.dumps(
+        [query.fingerprint(), position.segment, value, position.id],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = _cipher(current_app.config["SECRET_KEY"]).encrypt(nonce, plaintext, None)
+    return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
 
 
 def decode_cursor(query: TaskQuery, cursor: str) -> Position:
     try:
-        fingerprint, segment, value, task_id = _serializer().loads(cursor)
-    except (BadData, ValueError, TypeError) as error:
+        sealed = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        plaintext = _cipher(current_app.config["SECRET_KEY"]).decrypt(
+            sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], None
+        )
+        fingerprint, segment, value, task_id = json.loads(plaintext)
+    except (InvalidTag, ValueError, TypeError) as error:
         raise BadCursor("The cursor is not valid.") from error
     if fingerprint != query.fingerprint():
         raise BadCursor("The cursor belongs to another query; start again without it.")

@@ -4,6 +4,10 @@ Every response carries ``X-Request-ID`` (the client's when it is sane, else a
 new one), and every request leaves one access line with that id, method,
 path, status, duration and user id. Only those fields are logged: never
 headers, bodies or query strings, so tokens and passwords cannot leak.
+Tracebacks of database errors keep where and what failed (the statement,
+without values, and the database's one-line message) but drop PostgreSQL's
+DETAIL and the like, which quote rows: "Key (email)=(...) already exists",
+"Failing row contains (...)" with a task's title.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import sys
 import time
+import traceback
 import uuid
 
 from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
+from sqlalchemy.exc import StatementError
 
 REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -40,6 +47,43 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+    def formatException(self, exc_info) -> str:
+        return "".join(scrubbed_traceback(exc_info[1])).rstrip("\n")
+
+
+def scrubbed_traceback(error: BaseException) -> list[str]:
+    """``traceback.format_exception(error)``, with database errors' messages scrubbed."""
+    lines = []
+    cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    if cause is not None:
+        lines += scrubbed_traceback(cause)
+        lines.append(
+            "\nThe above exception was the direct cause of the following exception:\n\n"
+            if error.__cause__ is not None
+            else "\nDuring handling of the above exception, another exception occurred:\n\n"
+        )
+    lines.append("Traceback (most recent call last):\n")
+    lines += traceback.format_tb(error.__traceback__)
+    lines.append(f"{type(error).__module__}.{type(error).__qualname__}: {safe_message(error)}\n")
+    return lines
+
+
+def safe_message(error: BaseException) -> str:
+    if isinstance(error, StatementError):
+        return f"{database_message(error.orig)}\n[SQL: {error.statement}]"
+    if isinstance(error, sqlite3.Error) or hasattr(error, "pgcode"):
+        return database_message(error)
+    return str(error)
+
+
+def database_message(error: BaseException) -> str:
+    """The driver's one-line message and SQLSTATE; never DETAIL, HINT or CONTEXT."""
+    diag = getattr(error, "diag", None)  # psycopg2
+    if diag is not None:
+        primary = diag.message_primary or ""
+        return f"({type(error).__name__}) SQLSTATE {getattr(error, 'pgcode', None)}: {primary}"
+    return f"({type(error).__name__}) {str(error).partition(chr(10))[0]}"
 
 
 JSONFormatter.converter = time.gmtime

@@ -3,6 +3,10 @@
 A user's row holds the ``email`` and ``name`` claims of the first token seen,
 when they are valid (claims that cannot be stored are dropped). Tasks and
 idempotency keys refer to the row, so it must exist before anything is written.
+
+Which ids have a row is remembered per process; the memory is a hint: when an
+operator deleted a remembered user's row, the write that trips over the
+missing row makes it again and runs once more.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from functools import wraps
 from flask import Flask, current_app, g
 from flask_jwt_extended import get_jwt
 from marshmallow import ValidationError, validate
-from sqlalchemy import RowMapping, select
+from sqlalchemy import RowMapping, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from .database import insert
 from .extensions import db
 from .models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, User
+from .schemas.fields import is_storable
 
 # Ids seen by this process, so the row is looked for once, not on every request.
 KNOWN_USERS_LIMIT = 100_000
@@ -31,9 +36,22 @@ def provision_user(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         ensure_user(g.user_id, get_jwt())
-        return view(*args, **kwargs)
+        try:
+            return view(*args, **kwargs)
+        except IntegrityError:
+            # The statement (or atomic() block) that failed wrote nothing.
+            db.session.rollback()
+            if user_exists(g.user_id):
+                raise
+            current_app.extensions["taskapi.known_users"].discard(g.user_id)
+            ensure_user(g.user_id, get_jwt())
+            return view(*args, **kwargs)
 
     return wrapper
+
+
+def user_exists(user_id: str) -> bool:
+    return bool(db.session.scalar(select(exists().where(User.id == user_id))))
 
 
 def ensure_user(user_id: str, claims: dict) -> None:
@@ -64,17 +82,20 @@ def insert_user_if_missing(user_id: str, email: str | None, name: str | None) ->
 
 def email_from_claims(claims: dict) -> str | None:
     email = claims.get("email")
-    if not isinstance(email, str) or len(email) > EMAIL_MAX_LENGTH:
+    if not isinstance(email, str) or len(email) > EMAIL_MAX_LENGTH or not is_storable(email):
+        return None
+    email = email.lower()  # may grow: "İ" lower-cases to two characters
+    if len(email) > EMAIL_MAX_LENGTH:
         return None
     try:
-        return _is_email(email).lower()
+        return _is_email(email)
     except ValidationError:
         return None
 
 
 def name_from_claims(claims: dict) -> str | None:
     name = claims.get("name")
-    if not isinstance(name, str) or "\x00" in name:
+    if not isinstance(name, str) or not is_storable(name):
         return None
     name = name.strip()
     return name if 0 < len(name) <= NAME_MAX_LENGTH else None

@@ -45,23 +45,26 @@ def test_production_starts_with_a_strong_secret(environ, make_app):
     assert options["hide_parameters"] is True
 
 
+DEVELOPMENT = {"APP_ENV": "development"}
+
+
 def test_development_needs_no_configuration(tmp_path):
-    config = load_config({}, str(tmp_path))
+    config = load_config(DEVELOPMENT, str(tmp_path))
     assert config["APP_ENV"] == "development"
     assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'taskapi.sqlite3'}"
     assert len(config["JWT_SECRET_KEY"]) >= 32
     # The same secret after a restart, so tokens keep working.
-    assert load_config({}, str(tmp_path))["JWT_SECRET_KEY"] == config["JWT_SECRET_KEY"]
+    assert load_config(DEVELOPMENT, str(tmp_path))["JWT_SECRET_KEY"] == config["JWT_SECRET_KEY"]
     assert (tmp_path / "dev-secret").stat().st_mode & 0o777 == 0o600
 
 
 def test_development_secret_differs_per_instance_folder(tmp_path):
-    first = load_config({}, str(tmp_path / "a"))["JWT_SECRET_KEY"]
-    assert first != load_config({}, str(tmp_path / "b"))["JWT_SECRET_KEY"]
+    first = load_config(DEVELOPMENT, str(tmp_path / "a"))["JWT_SECRET_KEY"]
+    assert first != load_config(DEVELOPMENT, str(tmp_path / "b"))["JWT_SECRET_KEY"]
 
 
 def test_explicit_secret_wins_in_development(tmp_path):
-    config = load_config({"BETTER_AUTH_SECRET": STRONG_SECRET}, str(tmp_path))
+    config = load_config(DEVELOPMENT | {"BETTER_AUTH_SECRET": STRONG_SECRET}, str(tmp_path))
     assert config["JWT_SECRET_KEY"] == STRONG_SECRET
     assert not (tmp_path / "dev-secret").exists()
 
@@ -98,7 +101,8 @@ def test_link_uses_forwarded_scheme_and_host_only_behind_trusted_proxies(
 ):
 
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tasks.example.com"}
-    for hops, expected in ((1, "https://tasks.example.com/"), (0, "http://localhost/")):
+    # Without a trusted proxy the link is root-relative: no Host header is echoed.
+    for hops, expected in ((1, "https://tasks.example.com/"), (0, "/api/")):
         client = make_app(database_url, TRUSTED_PROXIES=hops).test_client()
         headers = bearer("proxied") | forwarded
         for _ in range(2):

@@ -73,7 +73,8 @@ def test_production_default_allows_no_origin(monkeypatch, tmp_path, make_app):
 def test_development_default_allows_localhost_3000(tmp_path):
     from taskapi.config import load_config
 
-    assert load_config({}, str(tmp_path))["CORS_ORIGINS"] == ["http://localhost:3000"]
-    assert load_config({"CORS_ORIGINS": "https://a.example, https://b.example/"}, str(tmp_path))[
-        "CORS_ORIGINS"
-    ] == ["https://a.example", "https://b.example"]
+    development = {"APP_ENV": "development"}
+    assert load_config(development, str(tmp_path))["CORS_ORIGINS"] == ["http://localhost:3000"]
+    assert load_config(
+        development | {"CORS_ORIGINS": "https://a.example, https://b.example/"}, str(tmp_path)
+    )["CORS_ORIGINS"] == ["https://a.example", "https://b.example"]

@@ -170,26 +170,32 @@ def test_asymmetric_token_without_jwks_configured_is_401(client, jwks):
     assert response.status_code == 401
 
 
-def test_jwks_down_is_401_with_a_log_line(jwks_app, jwks, log_records):
+def assert_keys_unavailable(response):
+    """Contract 6: a token whose key cannot be fetched is 503 with Retry-After, not 401."""
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert 1 <= int(response.headers["Retry-After"]) <= 30
+
+
+def test_jwks_down_is_503_with_a_log_line(jwks_app, jwks, log_records):
     token = jwks.keys[0].sign(better_auth_claims(jwks))
     jwks.stop()
-    response = get_tasks(jwks_app, token)
-    assert response.status_code == 401
+    assert_keys_unavailable(get_tasks(jwks_app, token))
     warnings = [r for r in log_records if r.levelno == logging.WARNING]
     assert any("JWKS unreachable" in record.getMessage() for record in warnings)
     # HS256 tokens do not depend on the JWKS.
     assert get_tasks(jwks_app, make_token("alice"), "alice").status_code == 200
 
 
-def test_jwks_that_hangs_is_401_within_the_timeout(jwks_app, jwks):
+def test_jwks_that_hangs_is_503_within_the_timeout(jwks_app, jwks):
     jwks.delay = 5
     started = time.monotonic()
     response = get_tasks(jwks_app, jwks.keys[0].sign(better_auth_claims(jwks)))
-    assert response.status_code == 401
+    assert_keys_unavailable(response)
     assert time.monotonic() - started < 3
 
 
-def test_jwks_port_closed_is_401_at_once(app, database_url, jwks, make_app):
+def test_jwks_port_closed_is_503_at_once(app, database_url, jwks, make_app):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -200,7 +206,7 @@ def test_jwks_port_closed_is_401_at_once(app, database_url, jwks, make_app):
     )
     started = time.monotonic()
     token = jwks.keys[0].sign(better_auth_claims(jwks))
-    assert get_tasks(closed, token).status_code == 401
+    assert_keys_unavailable(get_tasks(closed, token))
     assert time.monotonic() - started < 3
 
 

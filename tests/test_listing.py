@@ -22,7 +22,7 @@ def next_link(response) -> str | None:
     link = response.headers.get("Link")
     if link is None:
         return None
-    match = re.fullmatch(r'<(http://localhost/api/[^>]+)>; rel="next"', link)
+    match = re.fullmatch(r'<(/api/[^>]+)>; rel="next"', link)
     assert match, link
     return match.group(1)
 
@@ -261,9 +261,9 @@ def test_tampered_cursor_is_400(client, create_task):
     for _ in range(3):
         create_task()
     cursor = first_cursor(client)
-    payload, _, signature = cursor.rpartition(".")
+    middle = len(cursor) // 2
     for forged in (
-        payload[:-1] + ("A" if payload[-1] != "A" else "B") + "." + signature,
+        cursor[:middle] + ("A" if cursor[middle] != "A" else "B") + cursor[middle + 1 :],
         cursor[:-2],
         cursor + "x",
     ):

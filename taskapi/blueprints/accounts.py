@@ -29,6 +29,8 @@ from ..users import create_account, find_account
 bp = Blueprint("accounts", __name__, url_prefix="/api/auth")
 
 USER_ID_ALPHABET = string.ascii_letters + string.digits
+# A response carrying a token stays out of every cache (RFC 6749, 5.1).
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 @bp.post("/register")
@@ -41,7 +43,7 @@ def register():
     user = create_account(new_user_id(), data["email"], data["name"], password_hash)
     if user is None:
         return email_taken()
-    return token_response(user), 201
+    return token_response(user), 201, NO_STORE
 
 
 @bp.post("/login")
@@ -54,8 +56,8 @@ def login():
     # Hash even for unknown emails, so timing does not reveal which emails exist.
     password_hash = user["password_hash"] if user and user["password_hash"] else dummy_hash()
     if not check_password_hash(password_hash, data["password"]) or user is None:
-        return unauthorized("The email or password is wrong.", token_sent=False)
-    return token_response(user)
+        return unauthorized("The email or password is wrong.", sent=False)
+    return token_response(user), 200, NO_STORE
 
 
 def token_response(user: Mapping) -> dict:

@@ -3,7 +3,7 @@
 from flask import Blueprint
 from sqlalchemy import text
 
-from ..errors import problem
+from ..errors import service_unavailable
 from ..extensions import db
 from ..openapi import ReadySchema, StatusSchema, documented, success
 
@@ -25,5 +25,5 @@ def readyz():
         db.session.execute(text("SELECT 1"))
     except Exception:  # any failure means "not ready"; the reason goes to the log only
         db.session.rollback()
-        return problem(503, "The database is not reachable.")
+        return service_unavailable("The database is not reachable.")
     return {"status": "ok", "database": "ok"}

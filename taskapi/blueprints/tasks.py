@@ -15,11 +15,12 @@ from sqlalchemy import RowMapping
 from .. import task_store
 from ..auth import auth_required
 from ..bodies import load_json
-from ..etags import etag_of, has_if_match, if_match_versions
+from ..etags import abort_stale, check_if_match, etag_of, has_if_match, if_match_versions
 from ..idempotency import idempotency_key, run_once
 from ..limits import user_rate_limit
 from ..openapi import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, documented, success
 from ..pagination import BadCursor, TaskQuery, decode_cursor, encode_cursor
+from ..routing import link_url
 from ..schemas.tasks import (
     CompleteSchema,
     TaskListQuerySchema,
@@ -62,7 +63,7 @@ def list_tasks(user_id: str):
     if page.next_position:
         next_args = {key: value for key, value in args.items() if value}
         next_args["cursor"] = encode_cursor(query, page.next_position)
-        next_url = url_for("tasks.list_tasks", user_id=user_id, _external=True, **next_args)
+        next_url = link_url("tasks.list_tasks", user_id=user_id, **next_args)
         response.headers["Link"] = f'<{next_url}>; rel="next"'
     return response
 
@@ -91,16 +92,17 @@ def create_task(user_id: str):
 
 
 @bp.get(TASK_URL)
-@documented(headers=(IF_NONE_MATCH,), responses={200: TASK}, errors=(304, 404))
+@documented(headers=(IF_MATCH, IF_NONE_MATCH), responses={200: TASK}, errors=(304, 404, 412))
 @auth_required
 @user_rate_limit
 @provision_user
 def get_task(user_id: str, task_id: int):
     """Get one task; 304 when If-None-Match names its current ETag."""
     task = task_store.get_task(user_id, task_id) or abort_not_found()
+    check_if_match(task)
     response = task_response(task)
-    if request.if_none_match or request.if_match:
-        response.make_conditional(request)  # 304 (or 412) as RFC 9110 says
+    if request.if_none_match:
+        response.make_conditional(request)  # 304 as RFC 9110 says
     return response
 
 
@@ -162,7 +164,7 @@ def task_response(task: RowMapping, status: int = 200, **headers: str) -> Respon
 def abort_missing_or_stale(user_id: str, task_id: int) -> NoReturn:
     """After a write matched no row: 412 if the task exists but If-Match is stale, else 404."""
     if has_if_match() and task_store.task_exists(user_id, task_id):
-        abort(412, "The task has changed since the ETag in If-Match; fetch it and retry.")
+        abort_stale()
     abort_not_found()
 
 

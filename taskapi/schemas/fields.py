@@ -11,17 +11,34 @@ RFC3339_WITHOUT_OFFSET = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,6
 RFC3339 = re.compile(RFC3339_WITHOUT_OFFSET.pattern + r"([Zz]|[+-]\d\d:\d\d)", re.ASCII)
 
 
-def reject_nul(value: str) -> None:
+def is_storable(value: str) -> bool:
+    """False for text no database column can hold: NUL, or a lone surrogate.
+
+    JSON can spell a lone surrogate (``"\\ud800"``) and Python's JSON parser
+    lets one through, but it is no Unicode character: UTF-8 cannot encode it.
+    """
     if "\x00" in value:
-        raise ValidationError("Must not contain NUL characters.")
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def reject_unstorable(value: str) -> None:
+    if not is_storable(value):
+        raise ValidationError("Must not contain NUL characters or lone surrogates.")
 
 
 class Text(fields.String):
-    """A string that never contains NUL (PostgreSQL cannot store it)."""
+    """A string that never contains NUL (PostgreSQL cannot store it) or a lone surrogate."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.validators.insert(0, reject_nul)
+        self.validators.insert(0, reject_unstorable)
 
 
 class TrimmedText(Text):
@@ -48,7 +65,8 @@ class UTCDateTime(fields.AwareDateTime):
     """
 
     default_error_messages = {
-        "invalid_awareness": "Not a valid time with an offset (e.g. 2026-11-26T07:00:00Z)."
+        "invalid_awareness": "Not a valid time with an offset (e.g. 2026-11-26T07:00:00Z).",
+        "out_of_range": "The time is outside the years 0001-9999 in UTC.",
     }
 
     def _deserialize(self, value, attr, data, **kwargs) -> datetime:
@@ -56,7 +74,10 @@ class UTCDateTime(fields.AwareDateTime):
             if isinstance(value, str) and RFC3339_WITHOUT_OFFSET.fullmatch(value):
                 raise self.make_error("invalid_awareness", awareness="aware")
             raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        try:
+            return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+            raise self.make_error("out_of_range") from None
 
     def _serialize(self, value: datetime | None, attr, obj, **kwargs) -> str | None:
         return rfc3339(value)

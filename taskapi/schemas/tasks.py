@@ -90,7 +90,7 @@ class TaskListQuerySchema(Schema):
     q = Text(load_default="", validate=validate.Length(max=QUERY_MAX_LENGTH))
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORTS))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=1000))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=2048))
 
     class Meta:
         # Other parameters (a cache-busting "_=123", say) are ignored, as most APIs do.
