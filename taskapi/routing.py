@@ -2,9 +2,9 @@
 
 Werkzeug's defaults redirect ``/api//x`` to ``/api/x`` (merging slashes, with
 a ``Location`` built from the Host header); here that is a plain 404. (It also
-redirects to rules ending in a slash; no rule here ends in one, a test checks.) Its ``int`` converter matches
-any Unicode digit, so ``/tasks/%EF%BC%91`` (a fullwidth 1) would read task 1; here only
-ASCII digits are an id.
+redirects to rules ending in a slash; no rule here ends in one, a test checks.)
+Its ``int`` converter matches any Unicode digit, so ``/tasks/%EF%BC%91`` (a
+fullwidth 1) would read task 1; here only ASCII digits are an id.
 
 Links the API hands out (``Link: <...>; rel="next"``) are root-relative,
 absolute only from ``PUBLIC_URL`` or from a forwarded host that a trusted
