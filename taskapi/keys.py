@@ -132,7 +132,8 @@ class JWKS:
         try:
             keys = self.fetch()
         except JWKSFetchError as error:
-            self._retry_at = time.monotonic() + self.failure_cooldown
+            # The failure cooldown alone decides when to try again.
+            self._retry_at, self._last_attempt = time.monotonic() + self.failure_cooldown, -math.inf
             log.warning(
                 "JWKS unreachable at %s: %s; next try in %d s",
                 self.url,

@@ -103,3 +103,13 @@ def log_records():
     logger.addHandler(handler)
     yield handler.records
     logger.removeHandler(handler)
+
+
+@pytest.fixture
+def debug_log_records(log_records):
+    """``log_records`` with the app's loggers at DEBUG for the test (LOG_LEVEL=DEBUG)."""
+    logger = logging.getLogger("taskapi")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    yield log_records
+    logger.setLevel(level)

@@ -1,4 +1,8 @@
-"""A real JWKS endpoint on loopback, like Better Auth's ``/api/auth/jwks``."""
+"""A real JWKS endpoint on loopback, like Better Auth's ``/api/auth/jwks``.
+
+It can rotate keys (replace ``keys``), hang (``delay``), answer HTML
+(``html``) and count the fetches it served (``fetches``).
+"""
 
 from __future__ import annotations
 
@@ -8,34 +12,49 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import get_default_algorithms
+
+# Better Auth's jwt() plugin can sign with each of these (keyPairConfig.alg).
+PRIVATE_KEYS = {
+    "EdDSA": ed25519.Ed25519PrivateKey.generate,
+    "ES256": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "ES512": lambda: ec.generate_private_key(ec.SECP521R1()),
+    "PS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    "RS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+}
 
 
 class SigningKey:
-    """An Ed25519 key pair with a kid, signing tokens the way Better Auth does."""
+    """A key pair with a kid, signing tokens the way Better Auth does (EdDSA by default)."""
 
-    def __init__(self, kid: str):
+    def __init__(self, kid: str, algorithm: str = "EdDSA", *, publish_alg: bool = False):
         self.kid = kid
-        self.private_key = Ed25519PrivateKey.generate()
+        self.algorithm = algorithm
+        self.private_key = PRIVATE_KEYS[algorithm]()
+        self.publish_alg = publish_alg
 
     def jwk(self) -> dict:
-        # Better Auth publishes OKP keys without "alg".
-        return OKPAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True) | {"kid": self.kid}
+        # Better Auth publishes OKP keys without "alg"; publish_alg adds it.
+        public_key = self.private_key.public_key()
+        jwk = get_default_algorithms()[self.algorithm].to_jwk(public_key, as_dict=True)
+        extra = {"alg": self.algorithm} if self.publish_alg else {}
+        return jwk | {"kid": self.kid} | extra
 
     def sign(self, claims: dict, **header) -> str:
         return jwt.encode(
-            claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid} | header
+            claims, self.private_key, algorithm=self.algorithm, headers={"kid": self.kid} | header
         )
 
 
 class JWKSServer:
-    """Serves ``keys`` at /api/auth/jwks; can be slowed down or stopped."""
+    """Serves ``keys`` at /api/auth/jwks; can be slowed down, broken or stopped."""
 
     def __init__(self):
         self.keys: list[SigningKey] = []
         self.fetches = 0
         self.delay = 0.0
+        self.html = False  # answer 200 with an HTML page, as a misrouted proxy would
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,9 +64,13 @@ class JWKSServer:
                 if self.path != "/api/auth/jwks":
                     self.send_error(404)
                     return
-                body = json.dumps({"keys": [key.jwk() for key in server.keys]}).encode()
+                if server.html:
+                    body, content_type = b"<!doctype html><h1>Welcome</h1>", "text/html"
+                else:
+                    body = json.dumps({"keys": [key.jwk() for key in server.keys]}).encode()
+                    content_type = "application/json"
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -59,6 +82,7 @@ class JWKSServer:
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False  # a deliberately hanging request must not block stop()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.jwks_url = f"{self.url}/api/auth/jwks"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 

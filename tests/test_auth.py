@@ -188,3 +188,41 @@ def test_remembered_tokens_are_evicted_oldest_first():
     assert cache.get("third")["sub"] == "third"
     cache.put("expired", {"sub": "x", "exp": time.time() - 1})
     assert cache.get("expired") is None
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"name": "Kim\ud800"},
+        {"email": "kim\ud800@example.com"},
+        {"email": "\u0130" * 200 + "@example.com"},  # 212 characters; 412 once lower-cased
+    ],
+    ids=["name with a lone surrogate", "email with a lone surrogate", "email longer when lower"],
+)
+def test_claims_that_cannot_be_stored_are_dropped_not_500(app, client, claims):
+    headers = bearer("kim", **claims)
+    for _ in range(2):
+        assert client.get("/api/kim/tasks", headers=headers).status_code == 200
+        assert (
+            client.post("/api/kim/tasks", json={"title": "x"}, headers=headers).status_code == 201
+        )
+    with app.app_context():
+        user = db.session.get(User, "kim")
+        assert (user.email, user.name) == (None, None)
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "create-1"])
+def test_a_user_row_deleted_while_remembered_is_made_again(app, client, idempotency_key):
+    headers = bearer("gone", email="gone@example.com")
+    assert (
+        client.post("/api/gone/tasks", json={"title": "first"}, headers=headers).status_code == 201
+    )
+    with app.app_context():  # an operator deletes the user (and so their tasks)
+        db.session.delete(db.session.get(User, "gone"))
+        db.session.commit()
+    extra = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    response = client.post("/api/gone/tasks", json={"title": "again"}, headers=headers | extra)
+    assert response.status_code == 201
+    assert [t["title"] for t in client.get("/api/gone/tasks", headers=headers).json] == ["again"]
+    with app.app_context():
+        assert db.session.get(User, "gone").email == "gone@example.com"

@@ -14,6 +14,8 @@ import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from taskapi.request_log import JSONFormatter
+
 from .helpers import SECRET, make_token
 from .jwks_server import JWKSServer, SigningKey
 
@@ -214,3 +216,129 @@ def test_secret_is_not_a_valid_jwks_key(jwks_app, jwks):
     """An EdDSA-labelled token cannot be verified with the shared secret."""
     token = hs256_by_hand(better_auth_claims(jwks), SECRET.encode(), alg="EdDSA", kid="key-1")
     assert get_tasks(jwks_app, token).status_code == 401
+
+
+# Contract 6: Better Auth's algorithms, rotation within about a second, and a
+# broken or hanging JWKS costing nobody more than one fetch per cooldown.
+
+
+@pytest.fixture
+def default_jwks_app(app, database_url, jwks, make_app):
+    """Like ``jwks_app``, with the default cooldowns (1 s after a refetch, 30 s after a failure)."""
+    return make_app(database_url, BETTER_AUTH_URL=jwks.url, JWT_JWKS_URL=jwks.jwks_url)
+
+
+@pytest.mark.parametrize("publish_alg", [False, True], ids=["jwk without alg", "jwk with alg"])
+@pytest.mark.parametrize("algorithm", ["EdDSA", "ES256", "ES512", "PS256", "RS256"])
+def test_every_better_auth_algorithm_is_accepted(jwks_app, jwks, algorithm, publish_alg):
+    key = SigningKey(f"{algorithm}-key", algorithm, publish_alg=publish_alg)
+    jwks.keys.append(key)
+    assert get_tasks(jwks_app, key.sign(better_auth_claims(jwks))).status_code == 200
+
+
+def test_a_key_of_another_type_is_401(jwks_app, jwks):
+    # An ES256 token naming the published Ed25519 key's kid.
+    impostor = SigningKey("key-1", "ES256")
+    assert get_tasks(jwks_app, impostor.sign(better_auth_claims(jwks))).status_code == 401
+
+
+def test_the_algorithm_a_jwk_names_is_the_only_one_it_verifies(jwks_app, jwks):
+    key = SigningKey("rsa", "RS256", publish_alg=True)
+    jwks.keys.append(key)
+    token = pyjwt.encode(
+        better_auth_claims(jwks), key.private_key, algorithm="PS256", headers={"kid": "rsa"}
+    )
+    assert get_tasks(jwks_app, token).status_code == 401
+    assert get_tasks(jwks_app, key.sign(better_auth_claims(jwks))).status_code == 200
+
+
+def test_a_rotated_key_works_within_a_second(default_jwks_app, jwks):
+    assert (
+        get_tasks(default_jwks_app, jwks.keys[0].sign(better_auth_claims(jwks))).status_code == 200
+    )
+    jwks.keys.append(SigningKey("key-2"))  # Better Auth signs with a new key at once
+    time.sleep(1.05)
+    token = jwks.keys[1].sign(better_auth_claims(jwks))
+    assert get_tasks(default_jwks_app, token).status_code == 200
+    assert jwks.fetches == 2
+
+
+def test_unknown_kids_refetch_at_most_once_a_second(default_jwks_app, jwks):
+    started = time.monotonic()
+    for n in range(20):
+        stranger = SigningKey(f"stranger-{n}")
+        response = get_tasks(default_jwks_app, stranger.sign(better_auth_claims(jwks)))
+        assert response.status_code == 401
+    elapsed = time.monotonic() - started
+    assert jwks.fetches <= 1 + int(elapsed)  # the first fetch, then one per second at most
+
+
+def test_a_jwks_answering_html_is_503_not_500(jwks_app, jwks):
+    jwks.html = True
+    assert_keys_unavailable(get_tasks(jwks_app, jwks.keys[0].sign(better_auth_claims(jwks))))
+
+
+def test_after_a_failed_fetch_none_is_tried_for_the_cooldown(default_jwks_app, jwks):
+    jwks.html = True
+    token = jwks.keys[0].sign(better_auth_claims(jwks))
+    for _ in range(5):
+        assert_keys_unavailable(get_tasks(default_jwks_app, token))
+    jwks.html = False  # fixed, but the app does not ask again before the cooldown ends
+    assert_keys_unavailable(get_tasks(default_jwks_app, token))
+    assert jwks.fetches == 1
+    # Shared-secret tokens never depended on the JWKS.
+    assert get_tasks(default_jwks_app, make_token("alice"), "alice").status_code == 200
+
+
+def test_fetching_resumes_after_the_failure_cooldown(app, database_url, jwks, make_app):
+    short = make_app(
+        database_url,
+        BETTER_AUTH_URL=jwks.url,
+        JWT_JWKS_URL=jwks.jwks_url,
+        JWT_JWKS_FAILURE_COOLDOWN=0.3,
+    )
+    token = jwks.keys[0].sign(better_auth_claims(jwks))
+    jwks.html = True
+    assert_keys_unavailable(get_tasks(short, token))
+    jwks.html = False
+    time.sleep(0.35)
+    assert get_tasks(short, token).status_code == 200
+    assert jwks.fetches == 2
+
+
+def test_cached_kids_keep_working_while_the_jwks_is_down(default_jwks_app, jwks):
+    known = jwks.keys[0]
+    assert get_tasks(default_jwks_app, known.sign(better_auth_claims(jwks))).status_code == 200
+    jwks.stop()
+    time.sleep(1.05)  # past the refresh cooldown: an unknown kid tries, and fails
+    stranger = SigningKey("rotated-in-while-down")
+    assert_keys_unavailable(get_tasks(default_jwks_app, stranger.sign(better_auth_claims(jwks))))
+    assert get_tasks(default_jwks_app, known.sign(better_auth_claims(jwks))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("make_token_for", "reason"),
+    [
+        (lambda jwks: SigningKey("key-1").sign(better_auth_claims(jwks)), "Signature"),
+        (lambda jwks: jwks.keys[0].sign(better_auth_claims(jwks, exp=1)), "exp"),
+        (lambda jwks: jwks.keys[0].sign(better_auth_claims(jwks, iss="https://x.example")), "iss"),
+        (lambda jwks: jwks.keys[0].sign(better_auth_claims(jwks, aud="https://x.example")), "aud"),
+        (lambda jwks: SigningKey("unknown").sign(better_auth_claims(jwks)), "kid"),
+    ],
+    ids=["signature", "exp", "iss", "aud", "unknown kid"],
+)
+def test_why_a_token_was_refused_is_logged_at_debug(
+    jwks_app, jwks, debug_log_records, make_token_for, reason
+):
+    token = make_token_for(jwks)
+    response = get_tasks(jwks_app, token)
+    assert response.status_code == 401
+    # The client gets a generic answer; the log says which check failed.
+    assert response.json["detail"] in (
+        "The access token is invalid.",
+        "The access token has expired.",
+    )
+    (line,) = [r.getMessage() for r in debug_log_records if "token rejected" in r.getMessage()]
+    assert reason in line
+    for record in debug_log_records:
+        assert token.split(".")[2] not in JSONFormatter().format(record)

@@ -11,6 +11,8 @@ import time
 import jwt as pyjwt
 import pytest
 
+from taskapi.request_log import JSONFormatter
+
 from .helpers import SECRET, USER_ENDPOINTS, make_token
 
 NOW = int(time.time())
@@ -43,13 +45,31 @@ def swap_header(token: str, header: dict) -> str:
 HS256 = {"alg": "HS256", "typ": "JWT"}
 GOOD = make_token("alice")
 
-# Authorization header values that are not "Bearer <token>" at all.
+# Authorization header values that are not "Bearer <token>" and nothing else
+# (contract 6), several of them around a valid token: each would otherwise
+# be another entry in the verified-token cache.
 MALFORMED_HEADERS = {
     "scheme only": "Bearer",
+    "scheme and a space": "Bearer ",
     "basic scheme": "Basic YWxpY2U6c2VjcmV0",
     "two words after the scheme": "Bearer a b",
     "garbage": "Bearer not-a-jwt",
     "three garbage parts": "Bearer a.b.c",
+    "valid token, comma, junk": f"Bearer {GOOD}, x=junk",
+    "valid token, trailing word": f"Bearer {GOOD} junk",
+    "valid token twice": f"Bearer {GOOD} {GOOD}",
+    "two schemes": f"Bearer Bearer {GOOD}",
+    "two spaces": f"Bearer  {GOOD}",
+    "tab": f"Bearer\t{GOOD}",
+    "no space": f"Bearer{GOOD}",
+    "colon": f"Bearer: {GOOD}",
+    "leading space": f" Bearer {GOOD}",
+    "trailing space": f"Bearer {GOOD} ",
+    "trailing comma": f"Bearer {GOOD},",
+    "quoted token": f'Bearer "{GOOD}"',
+    "token in a parameter": f"Bearer token={GOOD}",
+    "another scheme first": f"Basic YWxpY2U6c2VjcmV0, Bearer {GOOD}",
+    "latin-1 byte": f"Bearer {GOOD}\xe9",
 }
 
 # Tokens sent as "Bearer <token>".
@@ -110,6 +130,10 @@ ATTACKS = {
     "huge garbage": "A" * 8000,
     "unicode": "ünï.cödé.tökën",
     "refresh token type": make_token("alice", type="refresh"),
+    # Lone surrogates (JSON can spell them; UTF-8 cannot carry them)
+    "sub lone surrogate": forge(HS256, GOOD_CLAIMS | {"sub": "alice\ud800"}),
+    "alg lone surrogate": forge({"alg": "HS256\ud800"}, GOOD_CLAIMS),
+    "kid lone surrogate": forge({"alg": "EdDSA", "kid": "\ud800"}, GOOD_CLAIMS),
 }
 REJECTED = MALFORMED_HEADERS | {name: f"Bearer {token}" for name, token in ATTACKS.items()}
 
@@ -136,8 +160,35 @@ def test_hostile_token_is_401_everywhere(client, create_task, authorization):
     )
 
 
-def test_the_control_token_is_accepted(client):
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_the_control_token_is_accepted_with_the_scheme_in_any_case(client, scheme):
+    response = client.get("/api/alice/tasks", headers={"Authorization": f"{scheme} {GOOD}"})
+    assert response.status_code == 200
+
+
+def test_junk_around_a_valid_token_does_not_grow_the_cache(app, client):
+    cache = app.extensions["taskapi.verified_tokens"]
+    cache.clear()
     assert (
         client.get("/api/alice/tasks", headers={"Authorization": f"Bearer {GOOD}"}).status_code
         == 200
     )
+    for n in range(50):
+        headers = {"Authorization": f"Bearer {GOOD}, x={n}"}
+        assert client.get("/api/alice/tasks", headers=headers).status_code == 401
+    assert len(cache) == 1
+
+
+@pytest.mark.parametrize("authorization", REJECTED.values(), ids=REJECTED)
+def test_why_a_token_was_refused_is_logged_at_debug_never_the_token(
+    client, debug_log_records, authorization
+):
+    response = client.get("/api/alice/tasks", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    text = "\n".join(JSONFormatter().format(record) for record in debug_log_records)
+    if authorization.lower().startswith("bearer"):
+        assert "access token rejected: " in text
+    token = authorization.split()[-1] if " " in authorization.strip() else authorization
+    if len(token) > 8:
+        assert token not in text
+        assert token.split(".")[-1] not in text or len(token.split(".")[-1]) <= 8
