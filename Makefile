@@ -14,11 +14,15 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The app runs as production unless APP_ENV says otherwise; `make run` is for
+# trying it out, so here development is the default (an APP_ENV already set wins).
+DEV_ENV := APP_ENV=$${APP_ENV:-development}
+
 migrate: install
-	$(BIN)/flask --app taskapi db upgrade
+	$(DEV_ENV) $(BIN)/flask --app taskapi db upgrade
 
 run: migrate
-	$(BIN)/gunicorn wsgi:app
+	$(DEV_ENV) $(BIN)/gunicorn wsgi:app
 
 lint: install
 	$(BIN)/ruff format --check .

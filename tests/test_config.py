@@ -109,3 +109,109 @@ def test_link_uses_forwarded_scheme_and_host_only_behind_trusted_proxies(
             client.post("/api/proxied/tasks", json={"title": "x"}, headers=headers)
         response = client.get("/api/proxied/tasks?limit=1", headers=headers)
         assert response.headers["Link"].startswith(f"<{expected}"), hops
+
+
+def test_app_env_is_production_unless_set(environ, tmp_path):
+    """A deployment that forgets APP_ENV refuses a missing secret and reads no .env."""
+    with pytest.raises(ConfigError, match="BETTER_AUTH_SECRET"):
+        create_app()
+    config = load_config({"BETTER_AUTH_SECRET": STRONG_SECRET}, str(tmp_path))
+    assert config["APP_ENV"] == "production"
+    assert config["CORS_ORIGINS"] == []
+
+
+@pytest.mark.parametrize("value", ["Production", "PRODUCTION", " production "])
+def test_app_env_is_read_in_any_case(environ, value):
+    environ.setenv("APP_ENV", value)
+    with pytest.raises(ConfigError, match="BETTER_AUTH_SECRET"):
+        create_app()
+
+
+def test_dotenv_is_read_in_development_only(environ, monkeypatch, app_from_environment):
+    import taskapi
+
+    read = []
+    monkeypatch.setattr(taskapi, "load_dotenv", read.append)
+    environ.setenv("BETTER_AUTH_SECRET", STRONG_SECRET)
+    for value, reads in (("PRODUCTION", 0), ("testing", 0), ("Development", 1)):
+        environ.setenv("APP_ENV", value)
+        app_from_environment()
+        assert len(read) == reads, value
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"CORS_ORIGINS": "https://app.example.com/login"},
+        {"CORS_ORIGINS": "https://*.example.com"},
+        {"CORS_ORIGINS": "*"},
+        {"CORS_ORIGINS": "app.example.com"},
+        {"LOG_LEVEL": "verbose"},
+        {"RATELIMIT_DEFAULT": "600 per minit"},
+        {"RATELIMIT_AUTH": "ten per minute"},
+        {"PUBLIC_URL": "tasks.example.com"},
+        {"PUBLIC_URL": "https://tasks.example.com/?x=1"},
+        {"DATABASE_STATEMENT_TIMEOUT": "5s"},
+        {"DATABASE_STATEMENT_TIMEOUT": "-1"},
+        {"JWT_JWKS_FAILURE_COOLDOWN": "nan"},
+        {"JWT_JWKS_URL": "file:///etc/passwd"},
+    ],
+)
+def test_settings_that_would_do_nothing_are_refused(tmp_path, environ):
+    with pytest.raises(ConfigError, match=next(iter(environ))):
+        load_config(environ | {"BETTER_AUTH_SECRET": STRONG_SECRET}, str(tmp_path))
+
+
+def test_settings_are_parsed(tmp_path):
+    config = load_config(
+        {
+            "BETTER_AUTH_SECRET": STRONG_SECRET,
+            "LOG_LEVEL": "debug",
+            "PUBLIC_URL": "https://tasks.example.com/",
+            "DATABASE_STATEMENT_TIMEOUT": "2.5",
+            "JWT_JWKS_REFRESH_COOLDOWN": "0.5",
+            "CORS_ORIGINS": "https://app.example.com, http://localhost:3000, http://[::1]:8080",
+        },
+        str(tmp_path),
+    )
+    assert config["LOG_LEVEL"] == "DEBUG"
+    assert config["PUBLIC_URL"] == "https://tasks.example.com"
+    assert config["DATABASE_STATEMENT_TIMEOUT"] == 2.5
+    assert (config["JWT_JWKS_REFRESH_COOLDOWN"], config["JWT_JWKS_FAILURE_COOLDOWN"]) == (0.5, 30)
+    assert len(config["CORS_ORIGINS"]) == 3
+    assert load_config({}, str(tmp_path))["DATABASE_STATEMENT_TIMEOUT"] == 5
+
+
+def startup_warnings(environ, log_records, app_from_environment) -> list[str]:
+    environ.setenv("APP_ENV", "production")
+    environ.setenv("BETTER_AUTH_SECRET", STRONG_SECRET)
+    app_from_environment()
+    return [r.getMessage() for r in log_records if r.levelname == "WARNING"]
+
+
+def test_a_trailing_slash_in_cors_origins_is_dropped_with_a_warning(
+    environ, log_records, app_from_environment
+):
+    environ.setenv("CORS_ORIGINS", "https://app.example.com/")
+    environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
+    (warning,) = startup_warnings(environ, log_records, app_from_environment)
+    assert "CORS_ORIGINS" in warning and "'https://app.example.com'" in warning
+
+
+def test_in_memory_limits_with_several_workers_warn(environ, log_records, app_from_environment):
+    environ.setenv("WEB_CONCURRENCY", "4")
+    environ.delenv("RATELIMIT_STORAGE_URI", raising=False)
+    (warning,) = startup_warnings(environ, log_records, app_from_environment)
+    assert "RATELIMIT_STORAGE_URI" in warning and "WEB_CONCURRENCY=4" in warning
+
+
+def test_unreachable_limit_storage_warns(environ, log_records, app_from_environment):
+    environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:1/0")
+    (warning,) = startup_warnings(environ, log_records, app_from_environment)
+    assert "RATELIMIT_STORAGE_URI cannot be reached" in warning
+
+
+def test_a_sound_configuration_starts_without_warnings(environ, log_records, app_from_environment):
+    environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
+    environ.setenv("CORS_ORIGINS", "https://app.example.com")
+    assert startup_warnings(environ, log_records, app_from_environment) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import time
@@ -70,3 +71,37 @@ def test_logs_are_json_lines_without_tokens(tmp_path):
         assert any(entry.get("request_id") == "from-test" for entry in access)
         assert token not in process.output
         assert token.split(".")[2] not in process.output
+
+
+def send_chunked(base: str, path: str, body: bytes, token: str) -> tuple[int, dict, bytes]:
+    """POST ``body`` with Transfer-Encoding: chunked (no Content-Length), as streaming clients do."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=15)
+    chunks = (body[i : i + 64 * 1024] for i in range(0, len(body), 64 * 1024))
+    try:
+        connection.request(
+            "POST",
+            path,
+            body=chunks,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_chunked_body_over_the_limit_is_413(tmp_path):
+    token = make_token("chunky")
+    # Valid JSON in its first MiB, then 1 MiB of spaces: cut at the limit, it would still parse.
+    body = json.dumps({"title": "cut short"}).encode() + b" " * (2 * 1024 * 1024)
+    with fresh_database("sqlite", tmp_path) as database_url, gunicorn(database_url) as (base, _):
+        status, headers, answer = send_chunked(base, "/api/chunky/tasks", body, token)
+        assert status == 413
+        assert headers["Content-Type"] == "application/problem+json"
+        assert json.loads(answer)["status"] == 413
+        assert json.loads(call(f"{base}/api/chunky/tasks", token=token)[2]) == []
+        # A chunked body within the limit is read whole.
+        small = json.dumps({"title": "streamed"}).encode() + b" " * 1000
+        assert send_chunked(base, "/api/chunky/tasks", small, token)[0] == 201

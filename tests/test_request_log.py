@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import insert, text
 
+from taskapi.extensions import db
+from taskapi.models import User
 from taskapi.request_log import JSONFormatter
 
 from .helpers import bearer, make_token
@@ -98,3 +101,35 @@ def test_errors_are_logged_with_the_request_id(database_url, log_records, make_a
     line = json.loads(JSONFormatter().format(errors[0]))
     assert line["request_id"] == "trace-me"
     assert "RuntimeError: boom" in line["exception"]
+
+
+def test_database_errors_in_logs_carry_no_row_values(database_url, log_records, make_app):
+    """PostgreSQL's DETAIL quotes rows ("Key (email)=(...)", "Failing row contains (...)");
+    the log keeps what failed and where, never the values."""
+    app = make_app(database_url)
+    email, title = "private.person@example.com", "Divorce papers for the lawyer"
+
+    @app.post("/api/<user_id>/raw-duplicate")
+    def raw_duplicate(user_id):
+        for n in (1, 2):
+            db.session.execute(insert(User).values(id=f"{user_id}-{n}", email=email))
+
+    @app.post("/api/<user_id>/raw-check")
+    def raw_check(user_id):
+        db.session.execute(insert(User).values(id=user_id))
+        db.session.execute(
+            text("INSERT INTO tasks (user_id, title, priority, version) VALUES (:u, :t, 7, 1)"),
+            {"u": user_id, "t": title},
+        )
+
+    client = app.test_client()
+    for path in ("/api/x/raw-duplicate", "/api/y/raw-check"):
+        assert client.post(path).status_code == 500
+    errors = [record for record in log_records if record.levelname == "ERROR"]
+    assert len(errors) == 2
+    text_ = "\n".join(JSONFormatter().format(record) for record in errors)
+    assert email not in text_ and title not in text_
+    assert "Divorce" not in text_ and "private.person" not in text_
+    # Still enough to find the bug: the kind of error, the statement, the constraint.
+    assert "IntegrityError" in text_ and "INSERT INTO users" in text_
+    assert "Traceback" in text_
