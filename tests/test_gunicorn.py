@@ -74,7 +74,7 @@ def test_logs_are_json_lines_without_tokens(tmp_path):
 
 
 def send_chunked(base: str, path: str, body: bytes, token: str) -> tuple[int, dict, bytes]:
-    """POST ``body`` with Transfer-Encoding: chunked (no Content-Length), as streaming clients do."""
+    """POST ``body`` with Transfer-Encoding: chunked (no Content-Length), as streamers do."""
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=15)
     chunks = (body[i : i + 64 * 1024] for i in range(0, len(body), 64 * 1024))
