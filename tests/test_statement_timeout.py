@@ -156,3 +156,13 @@ def test_behind_pgbouncer_every_statement_carries_its_limit(app, pg_url, bouncer
         for _ in range(4):  # whichever server connection answers
             assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
     plain.dispose()
+
+
+def test_other_engines_are_not_limited(app, pg_url, make_app):
+    limited = make_app(pg_url, DATABASE_STATEMENT_TIMEOUT=TIMEOUT)
+    with limited.app_context():
+        db.session.execute(text("SELECT 1"))
+    other = create_engine(pg_url)
+    with other.connect() as connection:
+        connection.execute(text("SELECT pg_sleep(:s)"), {"s": TIMEOUT + 0.2})
+    other.dispose()
