@@ -45,7 +45,8 @@ class ReadySchema(StatusSchema):
 ERROR_TEXT = {
     304: "Not modified: If-None-Match names the current ETag.",
     400: "Invalid body, field, parameter, cursor or header.",
-    401: "Missing, malformed, badly signed or expired token.",
+    401: "Missing, malformed, badly signed or expired token; Authorization must be "
+    "exactly 'Bearer <token>'.",
     403: "The token's user id is not the URL's.",
     404: "No such task for this user, or no such route.",
     409: "Conflict (email taken; Idempotency-Key reused with another body).",
@@ -54,7 +55,8 @@ ERROR_TEXT = {
     415: "The body is not sent as application/json.",
     429: "Rate limit exceeded; see Retry-After.",
     500: "Unexpected error (details are logged, never returned).",
-    503: "The database is unavailable; see Retry-After.",
+    503: "The database is unavailable or too slow (DATABASE_STATEMENT_TIMEOUT), or the "
+    "identity provider's signing keys cannot be fetched; see Retry-After.",
 }
 COMMON_ERRORS = (429, 500, 503)
 AUTH_ERRORS = (401, 403)

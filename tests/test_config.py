@@ -127,7 +127,7 @@ def test_app_env_is_read_in_any_case(environ, value):
         create_app()
 
 
-def test_dotenv_is_read_in_development_only(environ, monkeypatch, app_from_environment):
+def test_dotenv_is_read_in_development_only(environ, monkeypatch, make_app):
     import taskapi
 
     read = []
@@ -135,7 +135,7 @@ def test_dotenv_is_read_in_development_only(environ, monkeypatch, app_from_envir
     environ.setenv("BETTER_AUTH_SECRET", STRONG_SECRET)
     for value, reads in (("PRODUCTION", 0), ("testing", 0), ("Development", 1)):
         environ.setenv("APP_ENV", value)
-        app_from_environment()
+        make_app()
         assert len(read) == reads, value
 
 
@@ -182,36 +182,34 @@ def test_settings_are_parsed(tmp_path):
     assert load_config({}, str(tmp_path))["DATABASE_STATEMENT_TIMEOUT"] == 5
 
 
-def startup_warnings(environ, log_records, app_from_environment) -> list[str]:
+def startup_warnings(environ, log_records, make_app) -> list[str]:
     environ.setenv("APP_ENV", "production")
     environ.setenv("BETTER_AUTH_SECRET", STRONG_SECRET)
-    app_from_environment()
+    make_app()
     return [r.getMessage() for r in log_records if r.levelname == "WARNING"]
 
 
-def test_a_trailing_slash_in_cors_origins_is_dropped_with_a_warning(
-    environ, log_records, app_from_environment
-):
+def test_a_trailing_slash_in_cors_origins_is_dropped_with_a_warning(environ, log_records, make_app):
     environ.setenv("CORS_ORIGINS", "https://app.example.com/")
     environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
-    (warning,) = startup_warnings(environ, log_records, app_from_environment)
+    (warning,) = startup_warnings(environ, log_records, make_app)
     assert "CORS_ORIGINS" in warning and "'https://app.example.com'" in warning
 
 
-def test_in_memory_limits_with_several_workers_warn(environ, log_records, app_from_environment):
+def test_in_memory_limits_with_several_workers_warn(environ, log_records, make_app):
     environ.setenv("WEB_CONCURRENCY", "4")
     environ.delenv("RATELIMIT_STORAGE_URI", raising=False)
-    (warning,) = startup_warnings(environ, log_records, app_from_environment)
+    (warning,) = startup_warnings(environ, log_records, make_app)
     assert "RATELIMIT_STORAGE_URI" in warning and "WEB_CONCURRENCY=4" in warning
 
 
-def test_unreachable_limit_storage_warns(environ, log_records, app_from_environment):
+def test_unreachable_limit_storage_warns(environ, log_records, make_app):
     environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:1/0")
-    (warning,) = startup_warnings(environ, log_records, app_from_environment)
+    (warning,) = startup_warnings(environ, log_records, make_app)
     assert "RATELIMIT_STORAGE_URI cannot be reached" in warning
 
 
-def test_a_sound_configuration_starts_without_warnings(environ, log_records, app_from_environment):
+def test_a_sound_configuration_starts_without_warnings(environ, log_records, make_app):
     environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
     environ.setenv("CORS_ORIGINS", "https://app.example.com")
-    assert startup_warnings(environ, log_records, app_from_environment) == []
+    assert startup_warnings(environ, log_records, make_app) == []
