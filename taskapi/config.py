@@ -8,6 +8,7 @@ them all.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -237,21 +238,6 @@ def parse_choice(environ: Mapping[str, str], name: str, default: str, choices: t
     return raw
 
 
-def parse_seconds(
-    environ: Mapping[str, str], name: str, default: float, *, minimum: float = 0
-) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}.") from None
-    if not minimum <= value < 10**6:  # also refuses nan and inf
-        raise ConfigError(f"{name} must be a number of seconds of at least {minimum}.")
-    return value
-
-
 def parse_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raw = environ.get(name, "").strip().lower()
     if not raw:
@@ -264,13 +250,23 @@ def parse_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def parse_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    return parse_number(environ, name, default, int, "a whole number", minimum)
+
+
+def parse_seconds(
+    environ: Mapping[str, str], name: str, default: float, *, minimum: float = 0
+) -> float:
+    return parse_number(environ, name, default, float, "a number of seconds", minimum)
+
+
+def parse_number(environ: Mapping[str, str], name: str, default, convert, kind: str, minimum):
     raw = environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = convert(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}.")
+        raise ConfigError(f"{name} must be {kind}, not {raw!r}.") from None
+    if not (value >= minimum and math.isfinite(value)):  # also refuses nan and inf
+        raise ConfigError(f"{name} must be {kind} of at least {minimum}.")
     return value
