@@ -51,11 +51,16 @@ def test_a_hanging_jwks_slows_nobody(tmp_path):
         ):
             tasks = f"{base}/api/reader/tasks"
             known_tasks = f"{base}/api/ba-user/tasks"
-            # Each worker fetches the keys once while the JWKS is healthy.
-            for _ in range(100):
-                if jwks.fetches >= WORKERS:
-                    break
-                assert call(known_tasks, token=better_auth_token(jwks, known, "ba-user"))[0] == 200
+            # Each worker fetches the keys once while the JWKS is healthy: a slow
+            # fetch keeps one worker busy, so concurrent calls reach the others.
+            jwks.delay = 0.3
+            with ThreadPoolExecutor(WORKERS) as warm:
+                for _ in range(20):
+                    if jwks.fetches >= WORKERS:
+                        break
+                    token = better_auth_token(jwks, known, "ba-user")
+                    calls = [warm.submit(call, known_tasks, token=token) for _ in range(WORKERS)]
+                    assert [done.result()[0] for done in calls] == [200] * WORKERS
             assert jwks.fetches == WORKERS
             jwks.delay = 3600  # from now on the endpoint accepts and never answers
 
