@@ -10,8 +10,10 @@ refused goes to the log at DEBUG (never the token itself).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import time
 from functools import wraps
 from typing import NoReturn
 
@@ -20,12 +22,12 @@ from flask_jwt_extended import decode_token, get_unverified_jwt_headers
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import ExpiredSignatureError, PyJWTError
 
+from .caches import BoundedCache
 from .config import SHARED_SECRET_ALGORITHMS
 from .errors import problem, service_unavailable
 from .extensions import jwt
 from .keys import KeysUnavailable, decode_key, init_keys, issuer_or_audience_problem
 from .models import USER_ID_MAX_LENGTH
-from .token_cache import VerifiedTokens
 
 # Better Auth ids are alphanumeric; other providers use UUIDs or "provider|id".
 USER_ID_PATTERN = re.compile(rf"[A-Za-z0-9._~:@|+=-]{{1,{USER_ID_MAX_LENGTH}}}")
@@ -34,8 +36,7 @@ BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9._~+/-]+=*)")
 VERIFIED_TOKENS_LIMIT = 10_000
 # Better Auth's tokens are under 1 KB; anything this big is not one of them.
 AUTHORIZATION_MAX_LENGTH = 4096
-# The claims the app uses; a remembered token keeps only these.
-USED_CLAIMS = ("exp", "email", "name")
+USED_HEADER_FIELDS = ("alg", "kid")
 
 log = logging.getLogger("taskapi.auth")
 
@@ -62,7 +63,7 @@ def auth_required(view):
 
 
 def verified_claims() -> dict:
-    """The claims of the request's token, verified.
+    """The claims of the request's token, verified: the ones the app uses.
 
     A frontend sends the same token on every call until it expires, so an
     HS256 token that passed once is remembered until its ``exp``. That is safe
@@ -70,21 +71,29 @@ def verified_claims() -> dict:
     secret does not change while the process runs, ``nbf`` has passed, ``exp``
     is checked on every hit, and no token is ever revoked (there is no
     blocklist; one would have to be consulted here). JWKS tokens are always
-    verified, because their keys can be withdrawn.
+    verified, because their keys can be withdrawn. Either way the request
+    gets the same: the header's ``alg`` and ``kid``, and the used claims.
     """
     token = bearer_token()
-    verified: VerifiedTokens = current_app.extensions["taskapi.verified_tokens"]
-    claims = verified.get(token)
-    if claims is not None:
-        set_request_claims({"alg": SHARED_SECRET_ALGORITHMS[0]}, claims)
-        return claims
-    header, claims = verify(token)
+    verified: BoundedCache = current_app.extensions["taskapi.verified_tokens"]
+    key = hashlib.sha256(token.encode()).digest()  # 32 bytes, however long the token
+    remembered = verified.get(key)
+    if remembered is None or remembered[1]["exp"] <= time.time():
+        header, claims = verify(token)
+        remembered = (
+            {name: header[name] for name in USED_HEADER_FIELDS if name in header},
+            {name: claims[name] for name in used_claims() if name in claims},
+        )
+        if header.get("alg") in SHARED_SECRET_ALGORITHMS:
+            verified.put(key, remembered)
+    header, claims = dict(remembered[0]), dict(remembered[1])  # the request's own copies
     set_request_claims(header, claims)
-    if header.get("alg") in SHARED_SECRET_ALGORITHMS:
-        identity_claim = current_app.config["JWT_IDENTITY_CLAIM"]
-        used = (identity_claim, *USED_CLAIMS)
-        verified.put(token, {name: claims[name] for name in used if name in claims})
     return claims
+
+
+def used_claims() -> tuple[str, ...]:
+    """The identity, ``exp``, and the ``email`` and ``name`` that users.py stores."""
+    return (current_app.config["JWT_IDENTITY_CLAIM"], "exp", "email", "name")
 
 
 def bearer_token() -> str:
@@ -151,7 +160,7 @@ def set_request_claims(header: dict, claims: dict) -> None:
     """
     g._jwt_extended_jwt = claims
     g._jwt_extended_jwt_header = header
-    g._jwt_extended_jwt_user = {"loaded_user": None}
+    g._jwt_extended_jwt_user = None  # no user_lookup_loader: what flask-jwt-extended leaves
     g._jwt_extended_jwt_location = "headers"
 
 
@@ -183,7 +192,7 @@ def no_store(response: Response) -> Response:
 def init_auth(app: Flask) -> None:
     """Bind flask-jwt-extended to ``app`` (to decode and issue tokens)."""
     init_keys(app)
-    app.extensions["taskapi.verified_tokens"] = VerifiedTokens(VERIFIED_TOKENS_LIMIT)
+    app.extensions["taskapi.verified_tokens"] = BoundedCache(VERIFIED_TOKENS_LIMIT)
     jwt.init_app(app)
     jwt.decode_key_loader(decode_key)
     app.after_request(no_store)

@@ -234,7 +234,7 @@ def ping_if_idle(dbapi_connection, record, _proxy) -> None:
         raise exc.DisconnectionError("idle connection was closed by the server") from error
 
 
-def insert(table):
+def dialect_insert(table):
     """An INSERT that supports ``on_conflict_do_nothing`` on PostgreSQL and SQLite."""
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)

@@ -18,7 +18,7 @@ from flask import Response, abort, request
 from marshmallow import ValidationError
 from sqlalchemy import delete, update
 
-from .database import atomic, insert
+from .database import atomic, dialect_insert
 from .extensions import db
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, IdempotencyKey, utcnow
 
@@ -64,7 +64,7 @@ def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response
 def claim_key(user_id: str, key: str, request_hash: str) -> bool:
     """Insert the key row; False if it exists (after waiting for its writer)."""
     statement = (
-        insert(IdempotencyKey)
+        dialect_insert(IdempotencyKey)
         .values(user_id=user_id, key=key, request_hash=request_hash, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["user_id", "key"])
         .returning(IdempotencyKey.key)

@@ -19,7 +19,8 @@ from marshmallow import ValidationError, validate
 from sqlalchemy import RowMapping, exists, select
 from sqlalchemy.exc import IntegrityError
 
-from .database import insert
+from .caches import BoundedCache
+from .database import dialect_insert
 from .extensions import db
 from .models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, User
 from .schemas.fields import is_storable
@@ -56,7 +57,7 @@ def user_exists(user_id: str) -> bool:
 
 def ensure_user(user_id: str, claims: dict) -> None:
     """Create the user row the first time ``user_id`` is seen."""
-    known_users: set = current_app.extensions["taskapi.known_users"]
+    known_users: BoundedCache = current_app.extensions["taskapi.known_users"]
     if user_id in known_users:
         return
     email, name = email_from_claims(claims), name_from_claims(claims)
@@ -66,14 +67,12 @@ def ensure_user(user_id: str, claims: dict) -> None:
         # The token's email belongs to another account: keep the user, drop the email.
         db.session.rollback()
         insert_user_if_missing(user_id, None, name)
-    if len(known_users) >= KNOWN_USERS_LIMIT:
-        known_users.clear()
-    known_users.add(user_id)
+    known_users.put(user_id)
 
 
 def insert_user_if_missing(user_id: str, email: str | None, name: str | None) -> None:
     statement = (
-        insert(User)
+        dialect_insert(User)
         .values(id=user_id, email=email, name=name)
         .on_conflict_do_nothing(index_elements=["id"])
     )
@@ -104,7 +103,7 @@ def name_from_claims(claims: dict) -> str | None:
 def create_account(user_id: str, email: str, name: str, password_hash: str) -> RowMapping | None:
     """A new user with a password (``/api/auth/register``); None if the email is taken."""
     statement = (
-        insert(User)
+        dialect_insert(User)
         .values(id=user_id, email=email, name=name, password_hash=password_hash)
         .on_conflict_do_nothing()  # a taken email (or, never in practice, id)
         .returning(*User.__table__.c)
@@ -118,4 +117,4 @@ def find_account(email: str) -> RowMapping | None:
 
 
 def init_users(app: Flask) -> None:
-    app.extensions["taskapi.known_users"] = set()
+    app.extensions["taskapi.known_users"] = BoundedCache(KNOWN_USERS_LIMIT)
