@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST: a retried create returns the first response.
+"""Idempotency-Key on POST (and on the completion toggle): a retry returns the first response.
 
 The key row is inserted first, in the same transaction (``atomic()``) that
 creates the task, and filled with the response before commit. A concurrent request with
@@ -24,7 +24,7 @@ from .models import IDEMPOTENCY_KEY_MAX_LENGTH, IdempotencyKey, utcnow
 
 KEY_LIFETIME = timedelta(hours=24)
 HEADER = "Idempotency-Key"
-REPLAYED_HEADERS = ("Location", "ETag")
+REPLAYED_HEADERS = ("Location", "ETag", "Link")
 
 
 def idempotency_key() -> str | None:
@@ -120,7 +120,7 @@ def replay(stored: IdempotencyKey) -> Response:
 
 def canonical_body() -> bytes:
     """The body as JSON with sorted keys, so formatting does not make it "different"."""
-    body = json.loads(request.get_data())
+    body = json.loads(request.get_data() or "null")  # the completion toggle may have none
     return json.dumps(
         [request.path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode()

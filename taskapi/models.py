@@ -1,10 +1,11 @@
-"""Database models: users and their tasks."""
+"""Database models: users, their tasks and the tasks' tags."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -32,6 +33,12 @@ TASK_ID_MAX = 2**31 - 1
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 # Stored as a rank, so sorting by priority is by importance, not alphabetical.
 PRIORITIES = ("low", "normal", "high")
+TAG_MAX_LENGTH = 40
+TAGS_PER_TASK_MAX = 20
+# Case folding may lengthen a name (German sharp s folds to "ss", a ligature to three letters).
+TAG_FOLDED_MAX_LENGTH = 3 * TAG_MAX_LENGTH
+RECURRENCE_MAX_LENGTH = 200
+TIME_ZONE_MAX_LENGTH = 64
 
 
 def utcnow() -> datetime:
@@ -102,6 +109,7 @@ class Task(db.Model):
         Index("ix_tasks_user_id_title_id", "user_id", "title", "id"),
         Index("ix_tasks_user_id_due_at_id", "user_id", "due_at", "id"),
         Index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
+        Index("ix_tasks_user_id_remind_at_id", "user_id", "remind_at", "id"),
         CheckConstraint(f"priority BETWEEN 0 AND {len(PRIORITIES) - 1}", name="priority_rank"),
         # Ids are never reused on SQLite either, so an old ETag or URL never
         # matches a newer task.
@@ -117,6 +125,17 @@ class Task(db.Model):
     completed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     priority: Mapped[str] = mapped_column(Priority, default="normal", server_default="1")
+    # The names as the task shows them, in order; task_tags indexes them for filters.
+    tags: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    recurrence: Mapped[str | None] = mapped_column(String(RECURRENCE_MAX_LENGTH))
+    time_zone: Mapped[str | None] = mapped_column(String(TIME_ZONE_MAX_LENGTH))
+    # The series' first task, and this task's place in it (1 for the first): COUNT counts it.
+    series_id: Mapped[int | None] = mapped_column(Integer)
+    occurrence: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The version written by the completion that spawned the next occurrence;
+    # set once, never cleared (taskapi.task_store says why that makes it once).
+    spawned_at_version: Mapped[int | None] = mapped_column(Integer)
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Incremented by every write; the ETag is made from it.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(
@@ -125,6 +144,30 @@ class Task(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
     )
+
+
+def folded(tag: str) -> str:
+    """The one case-insensitive form of a tag name: for merging, filters and counts."""
+    return tag.casefold()
+
+
+class TaskTag(db.Model):
+    """One tag on one task, folded for case-insensitive filters and counts."""
+
+    __tablename__ = "task_tags"
+    __table_args__ = (
+        # The filter and the tag list read one user's entries for a name: led by user_id,
+        # as every task index is, so other users' tags cost nothing.
+        Index("ix_task_tags_user_id_name_folded_task_id", "user_id", "name_folded", "task_id"),
+    )
+
+    task_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    name_folded: Mapped[str] = mapped_column(String(TAG_FOLDED_MAX_LENGTH), primary_key=True)
+    # The task's owner, copied so that a user's tags are found without the tasks table.
+    user_id: Mapped[str] = mapped_column(String(USER_ID_MAX_LENGTH))
+    name: Mapped[str] = mapped_column(String(TAG_MAX_LENGTH))
 
 
 class IdempotencyKey(db.Model):

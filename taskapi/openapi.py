@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, TASK_ID_MAX
+from .schemas.tags import TagSchema
 from .schemas.tasks import TaskSchema
 
 
@@ -48,7 +49,7 @@ ERROR_TEXT = {
     401: "Missing, malformed, badly signed or expired token; Authorization must be "
     "exactly 'Bearer <token>'.",
     403: "The token's user id is not the URL's.",
-    404: "No such task for this user, or no such route.",
+    404: "No such task (or tag) for this user, or no such route.",
     409: "Conflict (email taken; Idempotency-Key reused with another body).",
     412: "If-Match names an ETag the task no longer has.",
     413: "Body over MAX_CONTENT_LENGTH.",
@@ -68,6 +69,7 @@ PATH_PARAMETERS = {
     "user_id": {"type": "string"},
     "task_id": {"type": "integer", "minimum": 1, "maximum": TASK_ID_MAX},
     "filename": {"type": "string"},
+    "name": {"type": "string", "minLength": 1, "description": "A tag, percent-encoded."},
 }
 IF_MATCH = {
     "in": "header",
@@ -90,7 +92,11 @@ IDEMPOTENCY_KEY = {
 HEADERS = {
     "ETag": {"schema": {"type": "string"}, "description": "Changes on every write."},
     "Location": {"schema": {"type": "string"}, "description": "The new task's path."},
-    "Link": {"schema": {"type": "string"}, "description": 'The next page: <url>; rel="next".'},
+    "Link": {
+        "schema": {"type": "string"},
+        "description": 'The next page (<url>; rel="next"), or the task a completion created '
+        '(<url>; rel="next-occurrence").',
+    },
     "X-Total-Count": {"schema": {"type": "integer"}, "description": "Tasks matching the filter."},
 }
 
@@ -192,6 +198,7 @@ def build_spec(app: Flask) -> dict:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     spec.components.schema("Task", schema=TaskSchema)
+    spec.components.schema("Tag", schema=TagSchema)
     spec.components.schema("Problem", schema=ProblemSchema)
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
         operations = {}

@@ -8,8 +8,9 @@ key derived from the app's secret (AES-GCM) and bound to the user and the
 query: it reveals nothing (a page sorted by title ends at a title, which must
 not travel in URLs that proxies log), and a tampered or foreign cursor is refused.
 
-``due_at`` may be null. Tasks without it come last in both directions, as a
-second segment ordered by id; a cursor says which segment it is in.
+``due_at`` and ``remind_at`` may be null. Tasks without the sort value come
+last in both directions, as a second segment ordered by id; a cursor says
+which segment it is in.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from sqlalchemy import RowMapping
 from .models import utcnow
 
 # The page queries themselves are in taskapi.task_store.
-NULLABLE_SORTS = {"due_at"}
-DATETIME_SORTS = {"created_at", "updated_at", "due_at"}
+NULLABLE_SORTS = {"due_at", "remind_at"}
+DATETIME_SORTS = {"created_at", "updated_at", "due_at", "remind_at"}
 NONCE_BYTES = 12  # AES-GCM's standard nonce, random per cursor
 
 
@@ -47,6 +48,10 @@ class TaskQuery:
     status: str
     q: str
     sort: str
+    tags: tuple[str, ...] = ()  # folded names, sorted: tasks carrying all of them
+    due_after: datetime | None = None
+    due_before: datetime | None = None
+    remind_before: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -56,15 +61,32 @@ class TaskQuery:
     def descending(self) -> bool:
         return self.sort.startswith("-")
 
+    @property
+    def shape(self) -> tuple:
+        """Which filters are given: the statement is built once per shape, values are bound."""
+        times = (self.due_after, self.due_before, self.remind_before)
+        return (self.status, bool(self.q), len(self.tags), *(time is not None for time in times))
+
     def fingerprint(self) -> str:
         """Binds a cursor to this user, filter and order."""
-        text = "\x00".join((self.user_id, self.status, self.q, self.sort))
+        times = (self.due_after, self.due_before, self.remind_before)
+        dates = [time.isoformat() if time else "" for time in times]
+        text = "\x00".join((self.user_id, self.status, self.q, self.sort, *self.tags, "", *dates))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def parameters(self) -> dict:
         """Values for the bind parameters of the page and count statements."""
         escaped = self.q.replace("/", "//").replace("%", "/%").replace("_", "/_")
-        return {"user_id": self.user_id, "pattern": f"%{escaped}%", "now": utcnow()}
+        tags = {f"tag_{n}": name for n, name in enumerate(self.tags)}
+        return {
+            "user_id": self.user_id,
+            "pattern": f"%{escaped}%",
+            "now": utcnow(),
+            "due_after": self.due_after,
+            "due_before": self.due_before,
+            "remind_before": self.remind_before,
+            **tags,
+        }
 
 
 @dataclass(frozen=True)

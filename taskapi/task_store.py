@@ -6,38 +6,61 @@ mappings: a request never needs the ORM's identity map or unit of work, and
 skipping them is most of the cost the ORM would add. The hot ones are built
 once: a get is one SELECT, a create one INSERT ... RETURNING, a write one
 UPDATE ... RETURNING that also checks If-Match, a page one SELECT.
+
+A task's tags are stored twice: as the JSON array the task shows (read with
+the row, at no extra cost) and as task_tags rows (one per tag, case-folded)
+that the tag filter and the tag list use. Both are written here, in one
+transaction, by ``replace_tag_rows``; so are a completed recurring task and
+its next occurrence (``spawn_next``). Writes that need no second statement
+stay single statements.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     RowMapping,
     Select,
+    String,
+    and_,
     bindparam,
+    case,
     delete,
     exists,
     false,
     func,
     insert,
+    literal,
     select,
     true,
     tuple_,
     update,
 )
 
+from .database import atomic
 from .extensions import db
-from .models import TASK_ID_MAX, Task, utcnow
+from .models import TASK_ID_MAX, Task, TaskTag, folded, utcnow
 from .pagination import NULLABLE_SORTS, Page, Position, TaskQuery, position_of
+from .recurrence import check_schedule, next_due_at
 
 TASKS = Task.__table__
+TAGS = TaskTag.__table__
 SELECT_TASK = select(*TASKS.c).where(
     TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id")
 )
 INSERT_TASK = insert(TASKS).returning(*TASKS.c)  # columns from the parameters
+INSERT_TAGS = insert(TAGS)
+# Fields a write can send that need more than the one UPDATE: tag rows, or a
+# check of the schedule against the values the write did not send.
+TAG_AND_SCHEDULE_FIELDS = {"tags", "recurrence", "due_at", "time_zone"}
+# What the next occurrence of a recurring task copies from the completed one.
+COPIED_FIELDS = ("title", "description", "priority", "tags", "recurrence", "time_zone")
+# SQLite takes at most 32,766 bound values in one statement.
+IDS_PER_STATEMENT = 10_000
 
 SORT_COLUMNS = {
     "created_at": TASKS.c.created_at,
@@ -45,7 +68,15 @@ SORT_COLUMNS = {
     "title": TASKS.c.title,
     "due_at": TASKS.c.due_at,
     "priority": TASKS.c.priority,
+    "remind_at": TASKS.c.remind_at,
 }
+
+
+class Written(NamedTuple):
+    """A task as a write left it, and the next occurrence that write created, if any."""
+
+    task: RowMapping
+    next_task: RowMapping | None = None
 
 
 def one_row(statement, parameters=None) -> RowMapping | None:
@@ -72,41 +103,148 @@ def task_exists(user_id: str, task_id: int) -> bool:
 
 def insert_task(user_id: str, fields: dict) -> RowMapping:
     now = utcnow()
-    return one_row(
-        INSERT_TASK, {"user_id": user_id, "created_at": now, "updated_at": now, **fields}
-    )
+    values = {"user_id": user_id, "created_at": now, "updated_at": now, **fields}
+    if not values.get("tags") and values.get("recurrence") is None:
+        return one_row(INSERT_TASK, values)
+    check_schedule(values)
+    with atomic():
+        task = insert_with_tags(values)
+        if task["recurrence"] is not None:  # the first of its series
+            task = write_task(user_id, task["id"], {"series_id": task["id"]}, None, bump=False)
+    return task
+
+
+def insert_with_tags(values: dict) -> RowMapping:
+    task = one_row(INSERT_TASK, values)
+    insert_tag_rows([task])
+    return task
 
 
 def update_task(
     user_id: str, task_id: int, changes: dict, *, versions: list[int] | None
-) -> RowMapping | None:
+) -> Written | None:
     """Apply ``changes`` if the task has one of ``versions`` (None: any).
 
     None when no task matched: missing, or at another version.
     """
-    return write_task(user_id, task_id, changes, versions)
+    completing = changes.get("completed") is True
+    if not completing and not changes.keys() & TAG_AND_SCHEDULE_FIELDS:
+        task = write_task(user_id, task_id, changes, versions)
+        return Written(task) if task else None
+    values = dict(changes)
+    if changes.get("recurrence") is not None:  # a task that recurs belongs to a series
+        values["series_id"] = func.coalesce(TASKS.c.series_id, TASKS.c.id)
+    if completing:
+        recurrence = literal(changes.get("recurrence"), String) if "recurrence" in changes else None
+        values |= first_completion(true(), recurrence)
+    with atomic():
+        task = write_task(user_id, task_id, values, versions)
+        if task is None:
+            return None
+        if changes.keys() & {"recurrence", "due_at", "time_zone"}:
+            check_schedule(task)  # with the stored values the write did not send
+        if "tags" in changes:
+            replace_tag_rows([task])
+        return Written(task, spawn_next(task))
 
 
 def set_completed(
     user_id: str, task_id: int, completed: bool | None, *, versions: list[int] | None
-) -> RowMapping | None:
+) -> Written | None:
     """Set ``completed``, or toggle it when ``completed`` is None, as ``update_task``."""
     value = ~TASKS.c.completed if completed is None else completed
-    return write_task(user_id, task_id, {"completed": value}, versions)
+    if completed is False:
+        task = write_task(user_id, task_id, {"completed": False}, versions)
+        return Written(task) if task else None
+    with atomic():
+        task = write_task(
+            user_id, task_id, {"completed": value, **first_completion(value)}, versions
+        )
+        return Written(task, spawn_next(task)) if task else None
+
+
+def first_completion(completed, recurrence=None) -> dict:
+    """The SET clause that marks the write completing a recurring task for the first time.
+
+    A task spawns at most one next occurrence, and the database guarantees it:
+    ``spawned_at_version`` is set, only while it is null and only by a write
+    that turns the task from pending to completed while it recurs, to that
+    write's own new version; nothing ever clears it. The UPDATE computes this
+    from the row it changes and holds the row's lock until its transaction
+    ends: a concurrent completion waits, then (PostgreSQL re-reads the
+    committed row; SQLite has one writer at a time) finds the column set.
+    So of any completions, retries, or complete / un-complete / complete
+    again, exactly one write finds ``spawned_at_version`` equal to its version,
+    and only that write inserts the next occurrence (``spawn_next``), in the
+    same transaction: if the insert fails, the mark is rolled back with it.
+    """
+    recurs = (TASKS.c.recurrence if recurrence is None else recurrence).is_not(None)
+    is_first = and_(
+        TASKS.c.spawned_at_version.is_(None), TASKS.c.completed == false(), completed, recurs
+    )
+    return {
+        "spawned_at_version": case(
+            (is_first, TASKS.c.version + 1), else_=TASKS.c.spawned_at_version
+        )
+    }
+
+
+def spawn_next(task: RowMapping) -> RowMapping | None:
+    """Insert the next occurrence if ``task`` was just completed for the first time (above)."""
+    if task["spawned_at_version"] != task["version"] or task["recurrence"] is None:
+        return None
+    due_at = next_due_at(task)
+    if due_at is None:  # COUNT or UNTIL reached: the series ends here
+        return None
+    remind_at = task["remind_at"]
+    if remind_at is not None:  # as long before (or after) the new due_at as before the old
+        remind_at += due_at - task["due_at"]
+    now = utcnow()
+    return insert_with_tags(
+        {name: task[name] for name in ("user_id", *COPIED_FIELDS, "series_id")}
+        | {"occurrence": task["occurrence"] + 1, "due_at": due_at, "remind_at": remind_at}
+        | {"created_at": now, "updated_at": now}
+    )
 
 
 def write_task(
-    user_id: str, task_id: int, values: dict, versions: list[int] | None
+    user_id: str, task_id: int, values: dict, versions: list[int] | None, *, bump: bool = True
 ) -> RowMapping | None:
     """One atomic UPDATE ... RETURNING: the If-Match check, the write and a new version."""
     if not can_exist(task_id):
         return None
+    if bump:
+        values = values | {"version": TASKS.c.version + 1, "updated_at": utcnow()}
     return one_row(
         update(TASKS)
         .where(*owned_task(user_id, task_id), version_matches(versions))
-        .values(**values, version=TASKS.c.version + 1, updated_at=utcnow())
+        .values(**values)
         .returning(*TASKS.c)
     )
+
+
+def replace_tag_rows(tasks: list[RowMapping]) -> None:
+    """Make the tasks' task_tags rows match their tags (inside a transaction)."""
+    ids = [task["id"] for task in tasks]
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        chunk = ids[start : start + IDS_PER_STATEMENT]
+        db.session.connection().execute(delete(TAGS).where(TAGS.c.task_id.in_(chunk)))
+    insert_tag_rows(tasks)
+
+
+def insert_tag_rows(tasks: list[RowMapping]) -> None:
+    rows = [
+        {
+            "task_id": task["id"],
+            "user_id": task["user_id"],
+            "name": name,
+            "name_folded": folded(name),
+        }
+        for task in tasks
+        for name in task["tags"]
+    ]
+    if rows:
+        db.session.connection().execute(INSERT_TAGS, rows)
 
 
 def delete_task(user_id: str, task_id: int, *, versions: list[int] | None) -> bool:
@@ -131,9 +269,15 @@ def version_matches(versions: list[int] | None) -> ColumnElement[bool]:
 # Listing: keyset pages (taskapi.pagination says how a walk stays stable).
 
 
-def filtered(statement: Select, status: str, has_q: bool) -> Select:
-    """``statement`` narrowed to one user's tasks matching ``status`` and ``q``."""
-    statement = statement.where(TASKS.c.user_id == bindparam("user_id"))
+def filtered(statement: Select, shape: tuple) -> Select:
+    """``statement`` narrowed to one user's tasks matching a filter of ``shape``.
+
+    ``shape`` is ``TaskQuery.shape``: the status, then whether there is a
+    ``q``, how many tags, and which of due_after, due_before, remind_before.
+    """
+    status, has_q, tag_count, has_due_after, has_due_before, has_remind_before = shape
+    user_id = bindparam("user_id")
+    statement = statement.where(TASKS.c.user_id == user_id)
     if status == "pending":
         statement = statement.where(TASKS.c.completed == false())
     elif status == "completed":
@@ -147,12 +291,27 @@ def filtered(statement: Select, status: str, has_q: bool) -> Select:
             TASKS.c.title.ilike(pattern, escape="/")
             | TASKS.c.description.ilike(pattern, escape="/")
         )
+    for n in range(tag_count):  # every tag named: one indexed lookup each
+        statement = statement.where(
+            exists().where(
+                TAGS.c.task_id == TASKS.c.id,
+                TAGS.c.user_id == user_id,
+                TAGS.c.name_folded == bindparam(f"tag_{n}"),
+            )
+        )
+    time = TASKS.c.due_at.type
+    if has_due_after:
+        statement = statement.where(TASKS.c.due_at >= bindparam("due_after", type_=time))
+    if has_due_before:
+        statement = statement.where(TASKS.c.due_at < bindparam("due_before", type_=time))
+    if has_remind_before:
+        statement = statement.where(TASKS.c.remind_at <= bindparam("remind_before", type_=time))
     return statement
 
 
-@lru_cache(maxsize=64)
-def count_statement(status: str, has_q: bool) -> Select:
-    return filtered(select(func.count()).select_from(TASKS), status, has_q)
+@lru_cache(maxsize=256)
+def count_statement(shape: tuple) -> Select:
+    return filtered(select(func.count()).select_from(TASKS), shape)
 
 
 def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
@@ -168,9 +327,7 @@ def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
     rows: list = []
     while segment < segments and len(rows) <= limit:
         resume = after if after and after.segment == segment else None
-        statement = page_statement(
-            query.status, bool(query.q), query.sort, segment, resume is not None
-        )
+        statement = page_statement(query.shape, query.sort, segment, resume is not None)
         values = parameters | {"limit": limit + 1 - len(rows)}
         if resume is not None:
             values |= {"after_value": resume.value, "after_id": resume.id}
@@ -179,8 +336,7 @@ def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
     if rows:
         total = rows[0]["total"]
     elif after:  # past the end: the count is still the filter's
-        total = connection.execute(count_statement(query.status, bool(query.q)), parameters)
-        total = total.scalar()
+        total = connection.execute(count_statement(query.shape), parameters).scalar()
     else:
         total = 0
     tasks = rows[:limit]
@@ -188,13 +344,13 @@ def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
     return Page(tasks, next_position, total)
 
 
-@lru_cache(maxsize=256)
-def page_statement(status: str, has_q: bool, sort: str, segment: int, resume: bool) -> Select:
+@lru_cache(maxsize=1024)
+def page_statement(shape: tuple, sort: str, segment: int, resume: bool) -> Select:
     """The page query for one shape of request, built once; values are bound."""
     key, descending = sort.removeprefix("-"), sort.startswith("-")
     column = SORT_COLUMNS[key]
-    total = count_statement(status, has_q).scalar_subquery().label("total")
-    statement = filtered(select(*TASKS.c, total), status, has_q)
+    total = count_statement(shape).scalar_subquery().label("total")
+    statement = filtered(select(*TASKS.c, total), shape)
     after_id = bindparam("after_id", type_=TASKS.c.id.type)
     if segment == 1:  # the rows whose sort value is null, by id alone
         statement = statement.where(column.is_(None))

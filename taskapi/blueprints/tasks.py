@@ -38,6 +38,7 @@ bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
 
 TASK_URL = "/<int:task_id>"
 TASK = success("Task", headers=("ETag",))
+WRITTEN = success("Task", headers=("ETag", "Link"))
 
 
 @bp.get("")
@@ -52,7 +53,16 @@ TASK = success("Task", headers=("ETag",))
 def list_tasks(user_id: str):
     """List the user's tasks: filtered, sorted, one page at a time."""
     args = task_list_query_schema.load(request.args)
-    query = TaskQuery(user_id, args["status"], args["q"], args["sort"])
+    query = TaskQuery(
+        user_id,
+        args["status"],
+        args["q"],
+        args["sort"],
+        args["tag"],
+        args["due_after"],
+        args["due_before"],
+        args["remind_before"],
+    )
     try:
         after = decode_cursor(query, args["cursor"]) if args["cursor"] else None
     except BadCursor as error:
@@ -61,7 +71,8 @@ def list_tasks(user_id: str):
     response = jsonify([task_json(task) for task in page.tasks])
     response.headers["X-Total-Count"] = str(page.total)
     if page.next_position:
-        next_args = {key: value for key, value in args.items() if value}
+        dumped = task_list_query_schema.dump(args)  # times and tags back to their text
+        next_args = {key: value for key, value in dumped.items() if value}
         next_args["cursor"] = encode_cursor(query, page.next_position)
         next_url = link_url("tasks.list_tasks", user_id=user_id, **next_args)
         response.headers["Link"] = f'<{next_url}>; rel="next"'
@@ -108,7 +119,7 @@ def get_task(user_id: str, task_id: int):
 
 @bp.put(TASK_URL)
 @bp.patch(TASK_URL)
-@documented(body=TaskUpdateSchema, headers=(IF_MATCH,), responses={200: TASK}, errors=(404, 412))
+@documented(body=TaskUpdateSchema, headers=(IF_MATCH,), responses={200: WRITTEN}, errors=(404, 412))
 @auth_required
 @user_rate_limit
 @provision_user
@@ -116,28 +127,37 @@ def update_task(user_id: str, task_id: int):
     """Update the fields sent; the others keep their values."""
     changes = load_json(task_update_schema)
     versions = if_match_versions(task_id)
-    task = task_store.update_task(user_id, task_id, changes, versions=versions)
-    return task_response(task or abort_missing_or_stale(user_id, task_id))
+    written = task_store.update_task(user_id, task_id, changes, versions=versions)
+    return written_response(user_id, written or abort_missing_or_stale(user_id, task_id))
 
 
 @bp.patch(f"{TASK_URL}/complete")
 @documented(
     body=CompleteSchema,
     body_required=False,
-    headers=(IF_MATCH,),
-    responses={200: TASK},
-    errors=(404, 412),
+    headers=(IF_MATCH, IDEMPOTENCY_KEY),
+    responses={200: WRITTEN},
+    errors=(404, 409, 412),
 )
 @auth_required
 @user_rate_limit
 @provision_user
 def complete_task(user_id: str, task_id: int):
-    """Toggle completed, or set it from an optional {"completed": bool} body."""
+    """Toggle completed, or set it from an optional {"completed": bool} body.
+
+    Completing a recurring task creates its next occurrence (Link rel="next-occurrence").
+    With an Idempotency-Key, a retry returns the first answer instead of toggling again.
+    """
     body = load_json(complete_schema, optional=True)
     completed = None if body is None else body["completed"]
     versions = if_match_versions(task_id)
-    task = task_store.set_completed(user_id, task_id, completed, versions=versions)
-    return task_response(task or abort_missing_or_stale(user_id, task_id))
+    key = idempotency_key()
+
+    def complete() -> Response:
+        written = task_store.set_completed(user_id, task_id, completed, versions=versions)
+        return written_response(user_id, written or abort_missing_or_stale(user_id, task_id))
+
+    return complete() if key is None else run_once(user_id, key, complete)
 
 
 @bp.delete(TASK_URL)
@@ -158,6 +178,15 @@ def task_response(task: RowMapping, status: int = 200, **headers: str) -> Respon
     response.status_code = status
     response.set_etag(etag_of(task))
     response.headers.update(headers)
+    return response
+
+
+def written_response(user_id: str, written: task_store.Written) -> Response:
+    """The task a write left; a Link to the next occurrence the write created, if any."""
+    response = task_response(written.task)
+    if written.next_task is not None:
+        url = url_for("tasks.get_task", user_id=user_id, task_id=written.next_task["id"])
+        response.headers["Link"] = f'<{url}>; rel="next-occurrence"'
     return response
 
 

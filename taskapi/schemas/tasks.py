@@ -16,10 +16,18 @@ from marshmallow import (
     validates_schema,
 )
 
-from ..models import DESCRIPTION_MAX_LENGTH, PRIORITIES, TITLE_MAX_LENGTH
+from ..models import (
+    DESCRIPTION_MAX_LENGTH,
+    PRIORITIES,
+    RECURRENCE_MAX_LENGTH,
+    TIME_ZONE_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+)
+from ..recurrence import check_rule, check_time_zone
 from .fields import StrictBoolean, Text, TrimmedText, UTCDateTime, rfc3339
+from .tags import TagFilter, TagList
 
-READ_ONLY_FIELDS = ("id", "user_id", "created_at", "updated_at")
+READ_ONLY_FIELDS = ("id", "user_id", "series_id", "created_at", "updated_at")
 
 
 class TaskSchema(Schema):
@@ -34,6 +42,29 @@ class TaskSchema(Schema):
     completed = StrictBoolean(load_default=False)
     due_at = UTCDateTime(allow_none=True, load_default=None)
     priority = fields.String(load_default="normal", validate=validate.OneOf(PRIORITIES))
+    tags = TagList(load_default=list)
+    recurrence = TrimmedText(
+        allow_none=True,
+        load_default=None,
+        validate=[validate.Length(1, RECURRENCE_MAX_LENGTH), check_rule],
+        metadata={
+            "description": "An RFC 5545 rule without RRULE: (FREQ, INTERVAL, COUNT, UNTIL, "
+            "BYDAY, BYMONTHDAY, BYMONTH, WKST); needs due_at.",
+            "example": "FREQ=WEEKLY;BYDAY=MO,WE",
+        },
+    )
+    time_zone = Text(
+        allow_none=True,
+        load_default=None,
+        validate=[validate.Length(max=TIME_ZONE_MAX_LENGTH), check_time_zone],
+        metadata={"description": "IANA name; null is UTC.", "example": "Europe/Berlin"},
+    )
+    series_id = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The id of the series' first task; null if never recurring."},
+    )
+    remind_at = UTCDateTime(allow_none=True, load_default=None)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
@@ -77,7 +108,7 @@ class CompleteSchema(Schema):
 
 
 STATUSES = ("all", "pending", "completed", "overdue")
-SORT_KEYS = ("created_at", "updated_at", "title", "due_at", "priority")
+SORT_KEYS = ("created_at", "updated_at", "title", "due_at", "priority", "remind_at")
 SORTS = SORT_KEYS + tuple(f"-{key}" for key in SORT_KEYS)
 LIST_LIMIT_MAX = 500
 QUERY_MAX_LENGTH = 200
@@ -89,6 +120,15 @@ class TaskListQuerySchema(Schema):
     status = fields.String(load_default="all", validate=validate.OneOf(STATUSES))
     q = Text(load_default="", validate=validate.Length(max=QUERY_MAX_LENGTH))
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORTS))
+    tag = TagFilter(
+        load_default=(),
+        metadata={"description": "Comma-separated names: tasks carrying all of them."},
+    )
+    due_after = UTCDateTime(load_default=None, metadata={"description": "due_at >= this."})
+    due_before = UTCDateTime(load_default=None, metadata={"description": "due_at < this."})
+    remind_before = UTCDateTime(
+        load_default=None, metadata={"description": "remind_at <= this (due reminders)."}
+    )
     limit = fields.Integer(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
     cursor = fields.String(load_default=None, validate=validate.Length(max=2048))
 
@@ -120,6 +160,11 @@ def task_json(task: Mapping) -> dict:
         "completed": task["completed"],
         "due_at": rfc3339(task["due_at"]),
         "priority": task["priority"],
+        "tags": task["tags"],
+        "recurrence": task["recurrence"],
+        "time_zone": task["time_zone"],
+        "series_id": task["series_id"],
+        "remind_at": rfc3339(task["remind_at"]),
         "created_at": rfc3339(task["created_at"]),
         "updated_at": rfc3339(task["updated_at"]),
     }

@@ -1,0 +1,187 @@
+"""Recurring tasks (contract 4.5): the rules the API allows, time zones, next occurrences.
+
+Occurrences come from dateutil's ``rrule``, computed in the task's IANA time
+zone (``zoneinfo``, with the ``tzdata`` package when the system has no zone
+database), so a task due at 09:00 local time stays at 09:00 across DST
+changes. This module only checks that a rule stays within the subset the
+contract allows and asks dateutil for the next occurrence; the rule's start
+(RFC 5545's DTSTART) is the task's own ``due_at``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+from dateutil.rrule import rrulestr
+from marshmallow import ValidationError
+
+FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+PARTS = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "WKST")
+WEEKDAY = "(MO|TU|WE|TH|FR|SA|SU)"
+BYDAY_ITEM = re.compile(rf"([+-]?[0-9]{{1,2}})?{WEEKDAY}", re.ASCII)
+SIGNED_NUMBER = re.compile(r"[+-]?[0-9]{1,2}", re.ASCII)
+UNTIL_UTC = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
+# BYDAY=+2MO: the second Monday of the month (at most 5) or of the year (at most 53).
+ORDINAL_LIMITS = {"MONTHLY": 5, "YEARLY": 53}
+# A rule whose next occurrence is further away than this has none, as far as the
+# API is concerned; the bound keeps hostile rules from costing seconds of CPU.
+HORIZON_YEARS = 100
+
+
+@cache
+def known_time_zones() -> frozenset[str]:
+    """The zone names of the pinned tzdata package: the same on every machine."""
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text().split())
+
+
+def check_time_zone(name: str) -> None:
+    if name not in known_time_zones():
+        raise ValidationError("Not a known IANA time zone name (e.g. Europe/Berlin).")
+
+
+def check_rule(rule: str) -> None:
+    """Raise ValidationError unless ``rule`` is a well-formed rule in the allowed subset."""
+    rule_parts(rule)
+
+
+def rule_parts(rule: str) -> dict[str, str]:
+    """The rule's parts by upper-cased name and value; ValidationError for any other rule."""
+    if rule[:6].upper() == "RRULE:":
+        raise ValidationError("Leave out the RRULE: prefix (e.g. FREQ=WEEKLY;BYDAY=MO).")
+    parts: dict[str, str] = {}
+    for part in rule.split(";"):
+        name, equals, value = part.partition("=")
+        name, value = name.upper(), value.upper()
+        if not equals or not name or not value:
+            raise ValidationError(f"Malformed rule part {part!r}: use NAME=VALUE parts.")
+        if name not in PARTS:
+            raise ValidationError(f"{name} is not supported; use {', '.join(PARTS)}.")
+        if name in parts:
+            raise ValidationError(f"{name} is given twice.")
+        parts[name] = value
+    frequency = parts.get("FREQ")
+    if frequency not in FREQUENCIES:
+        raise ValidationError(f"FREQ is required: one of {', '.join(FREQUENCIES)}.")
+    check_number(parts, "INTERVAL", 1, 366)
+    check_number(parts, "COUNT", 1, 1000)
+    if "UNTIL" in parts:
+        if "COUNT" in parts:
+            raise ValidationError("Give COUNT or UNTIL, not both.")
+        until_of(parts)
+    for item in values_of(parts, "BYDAY"):
+        match = BYDAY_ITEM.fullmatch(item)
+        if not match:
+            raise ValidationError(
+                f"BYDAY takes weekdays (MO to SU), e.g. MO,WE or -1FR; not {item}."
+            )
+        if match.group(1) is not None:
+            limit = ORDINAL_LIMITS.get(frequency)
+            if limit is None:
+                raise ValidationError(
+                    "BYDAY with a number (e.g. 1MO) needs FREQ=MONTHLY or YEARLY."
+                )
+            if not 1 <= abs(int(match.group(1))) <= limit:
+                raise ValidationError(
+                    f"The number in BYDAY must be 1 to {limit} or -{limit} to -1."
+                )
+    month_days = [number_in(item, "BYMONTHDAY", 31) for item in values_of(parts, "BYMONTHDAY")]
+    if month_days and frequency == "WEEKLY":
+        raise ValidationError("BYMONTHDAY cannot be used with FREQ=WEEKLY.")
+    months = [number_in(item, "BYMONTH", 12, signed=False) for item in values_of(parts, "BYMONTH")]
+    if month_days and not any(
+        abs(day) <= longest_month(month) for day in month_days for month in months or range(1, 13)
+    ):
+        raise ValidationError("No month has the days in BYMONTHDAY: the rule never occurs.")
+    if "WKST" in parts and not re.fullmatch(WEEKDAY, parts["WKST"]):
+        raise ValidationError("WKST is a weekday: MO to SU.")
+    return parts
+
+
+def check_number(parts: dict, name: str, low: int, high: int) -> None:
+    value = parts.get(name)
+    if value is not None and not (
+        value.isascii() and value.isdigit() and low <= int(value) <= high
+    ):
+        raise ValidationError(f"{name} must be a whole number from {low} to {high}.")
+
+
+def values_of(parts: dict, name: str) -> list[str]:
+    return parts[name].split(",") if name in parts else []
+
+
+def number_in(item: str, name: str, limit: int, *, signed: bool = True) -> int:
+    if (
+        SIGNED_NUMBER.fullmatch(item)
+        and (signed or item.isdigit())
+        and 1 <= abs(int(item)) <= limit
+    ):
+        return int(item)
+    span = f"1 to {limit}" + (f" or -{limit} to -1" if signed else "")
+    raise ValidationError(f"{name} takes numbers from {span}; not {item}.")
+
+
+def longest_month(month: int) -> int:
+    return 29 if month == 2 else calendar.monthrange(2001, month)[1]
+
+
+def until_of(parts: dict) -> datetime | None:
+    value = parts.get("UNTIL")
+    if value is None:
+        return None
+    try:
+        if not UNTIL_UTC.fullmatch(value):
+            raise ValueError(value)
+        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValidationError("UNTIL is a UTC time like 20270131T000000Z.") from None
+
+
+def next_due_at(task: Mapping) -> datetime | None:
+    """When the task's next occurrence is due (UTC), or None when its series has ended.
+
+    The rule starts at the task's ``due_at`` (RFC 5545 DTSTART) in the task's
+    zone; the next occurrence is the rule's first one strictly after it.
+    ``COUNT`` counts the whole series: the task's ``occurrence`` is its place in it.
+    """
+    parts = rule_parts(task["recurrence"])
+    if "COUNT" in parts and task["occurrence"] >= int(parts["COUNT"]):
+        return None
+    zone = ZoneInfo(task["time_zone"] or "UTC")
+    try:
+        start = task["due_at"].astimezone(zone)
+        limit = start + relativedelta(years=horizon_years(parts))
+        until = min(limit, until_of(parts) or limit)
+        # COUNT is the series' (above); this task's place does not restart it.
+        rule = rrulestr(task["recurrence"], dtstart=start).replace(count=None, until=until)
+        found = rule.after(start)
+    except (OverflowError, ValueError):  # beyond the calendar's years 1-9999
+        return None
+    if found is None:
+        return None
+    # rrule works in whole seconds; the series keeps the fraction it started with.
+    return found.replace(microsecond=start.microsecond).astimezone(UTC)
+
+
+def horizon_years(parts: dict) -> int:
+    if parts["FREQ"] == "YEARLY":
+        return max(HORIZON_YEARS, 2 * int(parts.get("INTERVAL", 1)))
+    return HORIZON_YEARS
+
+
+def check_schedule(task: Mapping) -> None:
+    """A recurring task needs ``due_at`` and a rule with an occurrence after it."""
+    if task["recurrence"] is None:
+        return
+    if task["due_at"] is None:
+        raise ValidationError({"due_at": ["A recurring task needs due_at (the rule's start)."]})
+    if next_due_at({**task, "occurrence": 1}) is None:
+        raise ValidationError(
+            {"recurrence": ["The rule has no occurrence after due_at (in its time zone)."]}
+        )

@@ -1,0 +1,109 @@
+"""Data access for tags (contract 4.4): the user's tag list, renaming and removing a tag.
+
+A tag exists while a task carries it; the task_tags rows (kept by
+``taskapi.task_store``) index them by user and case-folded name. Renaming or
+removing rewrites each task that carries the tag, in one transaction, with a
+new version and ``updated_at`` like any other write of the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import RowMapping, bindparam, func, select, update
+
+from .database import atomic
+from .extensions import db
+from .models import folded, utcnow
+from .task_store import TAGS, TASKS, replace_tag_rows
+
+# Where tasks spell a tag differently ("Work", "work"), the list shows the first
+# spelling in code-point order for all of them.
+SELECT_TAGS = (
+    select(func.min(TAGS.c.name).label("name"), func.count().label("count"))
+    .where(TAGS.c.user_id == bindparam("user_id"))
+    .group_by(TAGS.c.name_folded)
+    .order_by(TAGS.c.name_folded)
+)
+SELECT_TAG = SELECT_TAGS.where(TAGS.c.name_folded == bindparam("name_folded"))
+WRITE_TAGS = (
+    update(TASKS)
+    .where(TASKS.c.id == bindparam("task_id"))
+    .values(tags=bindparam("new_tags"), version=TASKS.c.version + 1)
+)
+
+
+def list_tags(user_id: str) -> list[RowMapping]:
+    """Every tag on the user's tasks with how many carry it, sorted case-insensitively."""
+    connection = db.session.connection()
+    return connection.execute(SELECT_TAGS, {"user_id": user_id}).mappings().all()
+
+
+def rename_tag(user_id: str, name: str, new_name: str) -> RowMapping | None:
+    """Rename tag ``name`` to ``new_name`` on every task (merged where a task has both).
+
+    The renamed tag takes the new spelling at the first of the two places.
+    Returns the tag as the list shows it now; None when no task has ``name``.
+    """
+    old, new = folded(name), folded(new_name)
+
+    def renamed(tags: list[str]) -> list[str]:
+        result: list[str] = []
+        for tag in tags:
+            if folded(tag) not in (old, new):
+                result.append(tag)
+            elif new_name not in result:
+                result.append(new_name)
+        return result
+
+    with atomic():
+        if not rewrite_tasks(user_id, old, renamed):
+            return None
+        parameters = {"user_id": user_id, "name_folded": new}
+        return db.session.connection().execute(SELECT_TAG, parameters).mappings().first()
+
+
+def delete_tag(user_id: str, name: str) -> bool:
+    """Remove tag ``name`` from every task; False when no task has it."""
+    old = folded(name)
+    with atomic():
+        return rewrite_tasks(user_id, old, lambda tags: [t for t in tags if folded(t) != old])
+
+
+def rewrite_tasks(user_id: str, name_folded: str, rewrite: Callable[[list], list]) -> bool:
+    """Apply ``rewrite`` to the tags of each task carrying the tag; False if none does.
+
+    Only tasks whose tags change are written (renaming "Work" to "Work" writes none).
+
+    The tasks are locked (PostgreSQL) or the database is (SQLite, in
+    ``atomic()``), so a concurrent write of a task's tags is not lost: it
+    waits, and then replaces the whole array as it meant to.
+    """
+    carrying = (
+        select(TAGS.c.task_id)
+        .where(TAGS.c.user_id == user_id, TAGS.c.name_folded == name_folded)
+        .scalar_subquery()
+    )
+    connection = db.session.connection()
+    tasks = (
+        connection.execute(
+            select(TASKS.c.id, TASKS.c.user_id, TASKS.c.tags)
+            .where(TASKS.c.user_id == user_id, TASKS.c.id.in_(carrying))
+            .with_for_update()
+        )
+        .mappings()
+        .all()
+    )
+    rewritten = [
+        {"id": task["id"], "user_id": user_id, "tags": rewrite(task["tags"])} for task in tasks
+    ]
+    changed = [
+        new for new, task in zip(rewritten, tasks, strict=True) if new["tags"] != task["tags"]
+    ]
+    if changed:
+        connection.execute(
+            WRITE_TAGS.values(updated_at=utcnow()),
+            [{"task_id": task["id"], "new_tags": task["tags"]} for task in changed],
+        )
+        replace_tag_rows(changed)
+    return bool(tasks)
