@@ -31,7 +31,12 @@ USER_ENDPOINTS = [
     ("patch", "/api/{user}/tasks/{task}", {"title": "x"}),
     ("patch", "/api/{user}/tasks/{task}/complete", None),
     ("delete", "/api/{user}/tasks/{task}", None),
+    ("get", "/api/{user}/tags", None),
+    ("patch", "/api/{user}/tags/work", {"name": "job"}),
+    ("delete", "/api/{user}/tags/work", None),
 ]
+# The endpoints of one task.
+TASK_ENDPOINTS = [endpoint for endpoint in USER_ENDPOINTS if "{task}" in endpoint[1]]
 
 
 def make_token(

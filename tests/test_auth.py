@@ -16,7 +16,7 @@ from taskapi.caches import BoundedCache
 from taskapi.extensions import db
 from taskapi.models import Task, User
 
-from .helpers import USER_ENDPOINTS, bearer, make_token
+from .helpers import TASK_ENDPOINTS, USER_ENDPOINTS, bearer, make_token
 
 
 def test_missing_header_is_401_without_error_code(client):
@@ -60,7 +60,7 @@ def test_every_endpoint_needs_a_token(client, create_task, method, path, body):
 
 @pytest.mark.parametrize(("method", "path", "body"), USER_ENDPOINTS)
 def test_another_users_url_is_403(client, create_task, method, path, body):
-    task = create_task("alice")
+    task = create_task("alice", tags=["work"])
     url = path.format(user="alice", task=task["id"])
     response = getattr(client, method)(url, json=body, headers=bearer("bob"))
     assert response.status_code == 403
@@ -75,7 +75,7 @@ def test_url_user_id_must_match_exactly(client, url_user):
     assert response.mimetype == "application/problem+json"
 
 
-@pytest.mark.parametrize(("method", "path", "body"), USER_ENDPOINTS[2:])
+@pytest.mark.parametrize(("method", "path", "body"), TASK_ENDPOINTS)
 def test_another_users_task_through_own_url_is_404(client, create_task, method, path, body):
     task = create_task("alice", title="Alice's")
     url = path.format(user="bob", task=task["id"])

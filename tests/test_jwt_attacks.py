@@ -140,7 +140,7 @@ REJECTED = MALFORMED_HEADERS | {name: f"Bearer {token}" for name, token in ATTAC
 
 @pytest.mark.parametrize("authorization", REJECTED.values(), ids=REJECTED)
 def test_hostile_token_is_401_everywhere(client, create_task, authorization):
-    task = create_task("alice")
+    task = create_task("alice", tags=["work"])
     token = authorization.split()[-1]
     for method, path, body in USER_ENDPOINTS:
         url = path.format(user="alice", task=task["id"])
