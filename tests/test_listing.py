@@ -15,7 +15,7 @@ from taskapi.models import PRIORITIES, Task
 from .helpers import bearer
 
 URL = "/api/alice/tasks"
-SORT_KEYS = ["created_at", "updated_at", "title", "due_at", "priority"]
+SORT_KEYS = ["created_at", "updated_at", "title", "due_at", "priority", "remind_at"]
 
 
 def next_link(response) -> str | None:
@@ -69,12 +69,17 @@ def test_exact_multiple_of_limit_has_no_empty_last_page(client, create_task):
 
 @pytest.fixture
 def tied_tasks(app, create_task):
-    """Tasks with many equal sort values, some without due_at."""
+    """Tasks with many equal sort values, some without due_at or remind_at."""
     base = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
     tasks = []
     for n in range(13):
         due = None if n % 4 == 0 else (base + timedelta(days=n % 3)).isoformat()
-        tasks.append(create_task(title="abc"[n % 3], priority=PRIORITIES[n % 3], due_at=due))
+        remind = None if n % 3 == 1 else (base - timedelta(hours=n % 2)).isoformat()
+        tasks.append(
+            create_task(
+                title="abc"[n % 3], priority=PRIORITIES[n % 3], due_at=due, remind_at=remind
+            )
+        )
     with app.app_context():  # ties in the timestamps too: two values for 13 tasks
         for task in tasks:
             stamp = base + timedelta(minutes=task["id"] % 2)
@@ -220,6 +225,13 @@ def test_q_and_status_carry_over_to_next_page(client, create_task):
         "sort=--title",
         "sort=id",
         "sort=",
+        "sort=tags",
+        "due_after=tomorrow",
+        "due_after=2027-01-01",
+        "due_before=2027-01-01T00:00:00",
+        "due_before=2027-01-01T00:00:00%20Z",
+        "remind_before=now",
+        "remind_before=",
         "status=done",
         "status=",
         "cursor=garbage",

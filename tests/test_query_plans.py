@@ -1,21 +1,24 @@
 """On PostgreSQL, every sort order is served by an index: no Sort node, no full scan.
 
 The queries checked are the ones the app really sends (captured from the
-engine), for a first page and for a page after a cursor.
+engine), for a first page and for a page after a cursor; and the tag filter,
+the due date range and the reminder poll read indexes too.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, text
 
 from taskapi.extensions import db
+from taskapi.schemas.fields import rfc3339
 
 from .helpers import TEST_DATABASE_URL, bearer
 
-SORT_KEYS = ["created_at", "updated_at", "title", "due_at", "priority"]
+SORT_KEYS = ["created_at", "updated_at", "title", "due_at", "priority", "remind_at"]
 
 pytestmark = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs PostgreSQL")
 
@@ -33,17 +36,31 @@ def pg_app(app, backend):
             text(
                 """
                 INSERT INTO tasks (user_id, title, completed, due_at, priority,
-                                   created_at, updated_at)
+                                   remind_at, created_at, updated_at)
                 SELECT 'user' || (n % 20 + 1), 'task ' || (n % 97), n % 3 = 0,
                        CASE WHEN n % 5 = 0 THEN NULL
                             ELSE now() + (n % 50) * interval '1 day' END,
-                       n % 3, now() - n * interval '1 second', now() - n * interval '1 second'
+                       n % 3,
+                       CASE WHEN n % 4 = 0 THEN NULL
+                            ELSE now() + (n % 40 - 20) * interval '1 hour' END,
+                       now() - n * interval '1 second', now() - n * interval '1 second'
                 FROM generate_series(1, 20000) AS n
                 """
             )
         )
+        # One of ten tags on every task ("tag0" to "tag9"), "rare" on one in a hundred.
+        db.session.execute(
+            text(
+                """
+                INSERT INTO task_tags (task_id, user_id, name, name_folded)
+                SELECT id, user_id, 'tag' || (id / 20 % 10), 'tag' || (id / 20 % 10) FROM tasks
+                UNION ALL
+                SELECT id, user_id, 'rare', 'rare' FROM tasks WHERE id / 20 % 100 = 0
+                """
+            )
+        )
         db.session.commit()
-        db.session.execute(text("ANALYZE users, tasks"))
+        db.session.execute(text("ANALYZE users, tasks, task_tags"))
         db.session.commit()
     return app
 
@@ -107,3 +124,52 @@ def test_each_sort_order_uses_its_index(pg_app, sort):
         assert "Seq Scan" not in types, (sort, types)
         indexes = {node.get("Index Name") for node in nodes}
         assert f"ix_tasks_user_id_{key}_id" in indexes, (sort, indexes)
+
+
+def assert_no_full_scans(app, url: str) -> set[str]:
+    """Request ``url``; no statement it sends scans a whole table. The indexes read."""
+    client = app.test_client()
+
+    def request():
+        response = client.get(url, headers=bearer("user7"))
+        assert response.status_code == 200 and response.json, response.json
+
+    statements = captured_selects(app, request)
+    assert statements
+    indexes = set()
+    for statement, parameters in statements:
+        nodes = plan_nodes(app, statement, parameters)
+        assert "Seq Scan" not in {node["Node Type"] for node in nodes}, url
+        indexes |= {node.get("Index Name") for node in nodes} - {None}
+    return indexes
+
+
+@pytest.mark.parametrize("tags", ["tag3", "rare", "tag0,rare", "TAG3"])
+@pytest.mark.parametrize("sort", ["-created_at", "title", "due_at"])
+def test_the_tag_filter_reads_the_tag_index(pg_app, tags, sort):
+    indexes = assert_no_full_scans(pg_app, f"/api/user7/tasks?tag={tags}&sort={sort}&limit=50")
+    assert indexes & {"ix_task_tags_user_id_name_folded_task_id", "pk_task_tags"}, indexes
+
+
+@pytest.mark.parametrize("sort", ["-created_at", "due_at"])
+def test_a_due_date_range_reads_an_index(pg_app, sort):
+    start = datetime.now(UTC) + timedelta(days=10)
+    end = start + timedelta(days=20)
+    url = (
+        f"/api/user7/tasks?sort={sort}&limit=50"
+        f"&due_after={rfc3339(start)}&due_before={rfc3339(end)}"
+    )
+    indexes = assert_no_full_scans(pg_app, url)
+    assert indexes & {"ix_tasks_user_id_due_at_id", "ix_tasks_user_id_created_at_id"}, indexes
+
+
+def test_the_reminder_poll_reads_the_remind_at_index_in_order(pg_app):
+    url = f"/api/user7/tasks?status=pending&remind_before={rfc3339(datetime.now(UTC))}"
+    url += "&sort=remind_at&limit=50"
+    statements = captured_selects(
+        pg_app, lambda: pg_app.test_client().get(url, headers=bearer("user7"))
+    )
+    (statement, parameters), *_ = statements
+    nodes = plan_nodes(pg_app, statement, parameters)
+    assert "Sort" not in {node["Node Type"] for node in nodes}
+    assert "ix_tasks_user_id_remind_at_id" in {node.get("Index Name") for node in nodes}
