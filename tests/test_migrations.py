@@ -14,7 +14,7 @@ from sqlalchemy import CheckConstraint, inspect, text
 
 from taskapi.extensions import db
 
-from .helpers import BACKENDS, build_app, dispose, fresh_database
+from .helpers import BACKENDS, bearer, build_app, dispose, fresh_database
 
 
 @pytest.fixture(params=BACKENDS)
@@ -123,3 +123,58 @@ def test_check_constraints_are_the_models(empty_app):
     for name, sql in in_models.items():
         # PostgreSQL rewrites "x BETWEEN 0 AND 2" as "(x >= 0) AND (x <= 2)": compare the numbers.
         assert re.findall(r"\d+", in_database[name]) == re.findall(r"\d+", sql), name
+
+
+def test_0003_up_and_down_with_data_in_the_tables(empty_app):
+    """Existing tasks get tags = [] and null new fields; going down keeps every task."""
+    client = empty_app.test_client()
+    with empty_app.app_context():
+        flask_migrate.upgrade(revision="0002")
+        db.session.execute(text("INSERT INTO users (id) VALUES ('alice')"))
+        db.session.execute(
+            text(
+                "INSERT INTO tasks (user_id, title, due_at, created_at, updated_at) "
+                "VALUES ('alice', 'old', '2027-01-04 09:00:00+00:00', "
+                "'2026-11-26 07:00:00+00:00', '2026-11-26 07:00:00+00:00')"
+            )
+        )
+        db.session.commit()
+        flask_migrate.upgrade()
+    (old,) = client.get("/api/alice/tasks", headers=bearer()).json
+    assert old["title"] == "old"
+    assert old["tags"] == []
+    assert [old[field] for field in ("recurrence", "time_zone", "series_id", "remind_at")] == [
+        None
+    ] * 4
+    tagged = client.patch(
+        f"/api/alice/tasks/{old['id']}",
+        json={"tags": ["work"], "recurrence": "FREQ=DAILY", "remind_at": "2027-01-04T08:00:00Z"},
+        headers=bearer(),
+    )
+    assert tagged.status_code == 200, tagged.json
+    done = client.patch(f"/api/alice/tasks/{old['id']}/complete", headers=bearer())
+    assert "next-occurrence" in done.headers["Link"]
+
+    with empty_app.app_context():
+        flask_migrate.downgrade(revision="0002")
+        assert "task_tags" not in inspect(db.engine).get_table_names()
+        columns = {column["name"] for column in inspect(db.engine).get_columns("tasks")}
+        rows = db.session.execute(text("SELECT title, completed FROM tasks ORDER BY id")).all()
+        if db.engine.dialect.name == "sqlite":  # ids are still never reused
+            table_sql = db.session.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'tasks'")
+            ).scalar()
+            assert "AUTOINCREMENT" in table_sql
+        db.session.commit()
+    assert not columns & {"tags", "recurrence", "time_zone", "series_id", "remind_at"}
+    assert [tuple(row) for row in rows] == [("old", True), ("old", False)]
+
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+    assert schema_differences(empty_app) == []
+    listed = client.get("/api/alice/tasks", headers=bearer()).json
+    assert [(task["title"], task["tags"], task["series_id"]) for task in listed] == [
+        ("old", [], None),
+        ("old", [], None),
+    ]
+    assert client.get("/api/alice/tags", headers=bearer()).json == []

@@ -53,6 +53,32 @@ def test_document_describes_schemas_parameters_errors_and_security(client):
     assert spec["paths"]["/api/auth/login"]["post"]["security"] == []
 
 
+def test_document_describes_tags_recurrence_and_reminders(client):
+    spec = client.get("/api/openapi.json").json
+    task = spec["components"]["schemas"]["Task"]["properties"]
+    assert task["tags"]["type"] == "array"
+    assert task["tags"]["maxItems"] == 20
+    assert task["tags"]["items"]["maxLength"] == 40
+    assert task["recurrence"]["maxLength"] == 200
+    assert task["series_id"]["readOnly"] is True
+    assert {"time_zone", "remind_at"} <= set(task)
+    listing = spec["paths"]["/api/{user_id}/tasks"]["get"]["parameters"]
+    names = {parameter["name"] for parameter in listing}
+    assert {"tag", "due_after", "due_before", "remind_before"} <= names
+    (sort,) = [parameter for parameter in listing if parameter["name"] == "sort"]
+    assert {"remind_at", "-remind_at"} <= set(sort["schema"]["enum"])
+    complete = spec["paths"]["/api/{user_id}/tasks/{task_id}/complete"]["patch"]
+    assert "Idempotency-Key" in {parameter["name"] for parameter in complete["parameters"]}
+    assert "Link" in complete["responses"]["200"]["headers"]
+    tags = spec["paths"]["/api/{user_id}/tags"]["get"]["responses"]["200"]
+    assert tags["content"]["application/json"]["schema"]["items"] == {
+        "$ref": "#/components/schemas/Tag"
+    }
+    rename = spec["paths"]["/api/{user_id}/tags/{name}"]["patch"]
+    assert {"400", "404"} <= set(rename["responses"])
+    assert "delete" in spec["paths"]["/api/{user_id}/tags/{name}"]
+
+
 def test_docs_page_is_served_from_the_package(client):
     page = client.get("/api/docs")
     assert page.status_code == 200

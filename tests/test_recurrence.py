@@ -200,9 +200,11 @@ def test_a_write_that_leaves_no_next_occurrence_is_400_and_changes_nothing(clien
 
 def test_series_id_is_read_only_and_null_for_plain_tasks(client, create_task):
     assert create_task()["series_id"] is None
-    response = post(client, {"series_id": 1})
-    assert response.status_code == 400
-    assert "series_id" in response.json["errors"]
+    for field in ("series_id", "occurrence", "spawned_at_version"):  # the last two: internal
+        response = post(client, {field: 1})
+        assert response.status_code == 400
+        assert field in response.json["errors"]
+    assert all_tasks(client) == []
 
 
 def test_a_task_that_stops_recurring_keeps_its_series(client, create_task):
