@@ -6,6 +6,7 @@ import http.client
 import json
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -105,3 +106,41 @@ def test_chunked_body_over_the_limit_is_413(tmp_path):
         # A chunked body within the limit is read whole.
         small = json.dumps({"title": "streamed"}).encode() + b" " * 1000
         assert send_chunked(base, "/api/chunky/tasks", small, token)[0] == 201
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_completions_spawn_one_next_occurrence_each(tmp_path, backend):
+    """Set-true, toggles and retried toggles at once, from threads, across four workers."""
+    token = make_token("racer")
+    with (
+        fresh_database(backend, tmp_path) as database_url,
+        gunicorn(database_url, WEB_CONCURRENCY="4", RATELIMIT_ENABLED="false") as (base, process),
+    ):
+        url = f"{base}/api/racer/tasks"
+        body = {"title": "daily", "due_at": "2027-01-04T09:00:00Z", "recurrence": "FREQ=DAILY"}
+        ids = [json.loads(call(url, "POST", body, token)[2])["id"] for _ in range(6)]
+
+        def complete(n):
+            task_id = ids[n % len(ids)]
+            kind = n // len(ids) % 3
+            headers = {"Idempotency-Key": f"retry-{task_id}"} if kind == 2 else None
+            status, headers, _ = call(
+                f"{url}/{task_id}/complete",
+                "PATCH",
+                {"completed": True} if kind == 0 else None,
+                token,
+                headers=headers,
+            )
+            return status, headers.get("Link")
+
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            results = list(pool.map(complete, range(len(ids) * 12)))
+        listed = call(f"{url}?limit=500", token=token)[2]
+    assert "Traceback" not in process.output, process.output
+    assert {status for status, _ in results} == {200}
+    links = {link for _, link in results if link}
+    assert len(links) == len(ids)  # one next occurrence per task, named in a response
+    tasks = json.loads(listed)
+    assert sorted(task["series_id"] for task in tasks) == sorted(ids * 2)
+    spawned = [task for task in tasks if task["id"] not in ids]
+    assert {f'</api/racer/tasks/{task["id"]}>; rel="next-occurrence"' for task in spawned} == links

@@ -1,4 +1,4 @@
-"""Reminders (contract 4.6) and due date ranges (4.1): remind_at, remind_before, due_after/before."""
+"""Reminders (4.6: remind_at, remind_before, sort=remind_at) and due date ranges (4.1)."""
 
 from __future__ import annotations
 
