@@ -17,15 +17,29 @@ from .extensions import db
 from .models import folded, utcnow
 from .task_store import TAGS, TASKS, replace_tag_rows
 
-# Where tasks spell a tag differently ("Work", "work"), the list shows the first
-# spelling in code-point order for all of them.
-SELECT_TAGS = (
-    select(func.min(TAGS.c.name).label("name"), func.count().label("count"))
+COUNTS = (
+    select(TAGS.c.name_folded, func.count().label("count"))
     .where(TAGS.c.user_id == bindparam("user_id"))
     .group_by(TAGS.c.name_folded)
-    .order_by(TAGS.c.name_folded)
+    .subquery("counts")
 )
-SELECT_TAG = SELECT_TAGS.where(TAGS.c.name_folded == bindparam("name_folded"))
+SPELLINGS = TAGS.alias("spellings")
+# Where tasks spell a tag differently ("Work", "work"), the list shows the spelling
+# of the oldest task that carries it: one index probe per tag, where taking the
+# first spelling in some order would read every row's name.
+SELECT_TAGS = select(
+    select(SPELLINGS.c.name)
+    .where(
+        SPELLINGS.c.user_id == bindparam("user_id"),
+        SPELLINGS.c.name_folded == COUNTS.c.name_folded,
+    )
+    .order_by(SPELLINGS.c.task_id)
+    .limit(1)
+    .scalar_subquery()
+    .label("name"),
+    COUNTS.c.count,
+).order_by(COUNTS.c.name_folded)
+SELECT_TAG = SELECT_TAGS.where(COUNTS.c.name_folded == bindparam("name_folded"))
 WRITE_TAGS = (
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_id"))

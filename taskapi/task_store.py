@@ -311,7 +311,35 @@ def filtered(statement: Select, shape: tuple) -> Select:
 
 @lru_cache(maxsize=256)
 def count_statement(shape: tuple) -> Select:
+    if shape[0] == "all" and shape[2] and not any(shape[1:2] + shape[3:]):
+        return tag_count_statement(shape[2])
     return filtered(select(func.count()).select_from(TASKS), shape)
+
+
+def tag_count_statement(tag_count: int) -> Select:
+    """How many of the user's tasks carry every tag, from the tag index alone.
+
+    A task_tags row exists exactly while its task carries the tag, so with no
+    other filter the tasks table need not be read: for a tag on 10,000 of a
+    user's 100,000 tasks, an index-only scan of 10,000 entries instead of a
+    join with 100,000. (Tasks leaving the user's lists, such as trashed
+    ones, must leave task_tags too for this to hold.)
+    """
+    first, *others = [TAGS.alias(f"tag_{n}") for n in range(tag_count)]
+    user_id = bindparam("user_id")
+    statement = select(func.count()).select_from(first)
+    statement = statement.where(
+        first.c.user_id == user_id, first.c.name_folded == bindparam("tag_0")
+    )
+    for n, other in enumerate(others, 1):
+        statement = statement.where(
+            exists().where(
+                other.c.task_id == first.c.task_id,
+                other.c.user_id == user_id,
+                other.c.name_folded == bindparam(f"tag_{n}"),
+            )
+        )
+    return statement
 
 
 def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:

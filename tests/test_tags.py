@@ -162,7 +162,7 @@ def test_tag_list_counts_and_sorts_case_insensitively(client, create_task):
     assert response.json == [
         {"name": "alpha", "count": 1},
         {"name": "home", "count": 1},
-        {"name": "Work", "count": 2},  # one spelling for all: the first in code-point order
+        {"name": "work", "count": 2},  # one spelling for all: the oldest task's
         {"name": "Zeta", "count": 1},
     ]
 

@@ -5,6 +5,10 @@ time_zone, series_id, occurrence (1), spawned_at_version and remind_at (null
 for existing tasks), with an index for sort=remind_at; and the task_tags
 table, which indexes each task's tags by user and case-folded name.
 
+On PostgreSQL both tables are kept out of parallel query (parallel_workers =
+0): every query reads one user's rows and stops early (LIMIT), and starting
+workers cost more than it saved (docs/performance.md has the figures).
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27 02:30:00.000000
@@ -62,9 +66,14 @@ def upgrade():
         ["user_id", "name_folded", "task_id"],
         unique=False,
     )
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ("tasks", "task_tags"):
+            op.execute(f"ALTER TABLE {table} SET (parallel_workers = 0)")
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE tasks RESET (parallel_workers)")
     op.drop_index("ix_task_tags_user_id_name_folded_task_id", table_name="task_tags")
     op.drop_table("task_tags")
     with alter_tasks() as batch_op:
