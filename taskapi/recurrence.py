@@ -13,7 +13,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -31,8 +31,11 @@ UNTIL_UTC = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
 # BYDAY=+2MO: the second Monday of the month (at most 5) or of the year (at most 53).
 ORDINAL_LIMITS = {"MONTHLY": 5, "YEARLY": 53}
 # A rule whose next occurrence is further away than this has none, as far as the
-# API is concerned; the bound keeps hostile rules from costing seconds of CPU.
+# API is concerned (FREQ=YEARLY;INTERVAL=366 looks twice its interval ahead).
 HORIZON_YEARS = 100
+DAYS_PER_GREGORIAN_CYCLE = 146_097  # 400 years, a whole number of weeks
+# The parts that rrule evaluates in wall clock time.
+WALL_CLOCK = ("FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "WKST")
 
 
 @cache
@@ -146,24 +149,35 @@ def until_of(parts: dict) -> datetime | None:
 def next_due_at(task: Mapping) -> datetime | None:
     """When the task's next occurrence is due (UTC), or None when its series has ended.
 
-    The rule starts at the task's ``due_at`` (RFC 5545 DTSTART) in the task's
-    zone; the next occurrence is the rule's first one strictly after it.
-    ``COUNT`` counts the whole series: the task's ``occurrence`` is its place in it.
+    The rule starts at the task's ``due_at`` (RFC 5545 DTSTART), read as wall
+    clock time in the task's zone, and the next occurrence is the rule's first
+    one strictly after it. ``COUNT`` counts the whole series: the task's
+    ``occurrence`` is its place in it. An occurrence more than the horizon
+    away counts as none.
     """
     parts = rule_parts(task["recurrence"])
     if "COUNT" in parts and task["occurrence"] >= int(parts["COUNT"]):
         return None
     zone = ZoneInfo(task["time_zone"] or "UTC")
     try:
-        start = task["due_at"].astimezone(zone)
+        start = task["due_at"].astimezone(zone).replace(tzinfo=None)
         limit = start + relativedelta(years=horizon_years(parts))
-        until = min(limit, until_of(parts) or limit)
-        # COUNT is the series' (above); this task's place does not restart it.
-        rule = rrulestr(task["recurrence"], dtstart=start).replace(count=None, until=until)
-        found = rule.after(start)
-    except (OverflowError, ValueError):  # beyond the calendar's years 1-9999
+        # dateutil looks for a match until year 9999, however long that takes (a
+        # rule like FREQ=DAILY;INTERVAL=7;BYDAY=TU from a Monday never matches).
+        # Moved by whole 400-year Gregorian cycles (same weekdays, same leap
+        # years), the search starts at most 400 years before it gives up.
+        cycles = max(0, (datetime.max.year - limit.year) // 400)
+        shift = timedelta(days=DAYS_PER_GREGORIAN_CYCLE * cycles)
+        # COUNT is the series' (above), UNTIL an instant (below): the rest is wall clock.
+        rule = ";".join(f"{name}={value}" for name, value in parts.items() if name in WALL_CLOCK)
+        found = rrulestr(rule, dtstart=start + shift).after(start + shift)
+        if found is None or found - shift > limit:
+            return None
+        found = (found - shift).replace(tzinfo=zone)
+    except (OverflowError, ValueError):  # near the ends of the calendar (years 1 and 9999)
         return None
-    if found is None:
+    until = until_of(parts)
+    if until is not None and found > until:
         return None
     # rrule works in whole seconds; the series keeps the fraction it started with.
     return found.replace(microsecond=start.microsecond).astimezone(UTC)

@@ -198,7 +198,10 @@ def spawn_next(task: RowMapping) -> RowMapping | None:
         return None
     remind_at = task["remind_at"]
     if remind_at is not None:  # as long before (or after) the new due_at as before the old
-        remind_at += due_at - task["due_at"]
+        try:
+            remind_at += due_at - task["due_at"]
+        except OverflowError:  # a reminder near year 9999 has no later equal
+            remind_at = None
     now = utcnow()
     return insert_with_tags(
         {name: task[name] for name in ("user_id", *COPIED_FIELDS, "series_id")}

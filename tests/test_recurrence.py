@@ -198,6 +198,27 @@ def test_a_write_that_leaves_no_next_occurrence_is_400_and_changes_nothing(clien
     assert client.get(url, headers=bearer()).json == sunday_night
 
 
+@pytest.mark.parametrize(
+    ("due_at", "zone"),
+    [("9999-12-31T00:00:00Z", None), ("9999-12-31T20:00:00Z", "Asia/Tokyo")],
+)
+def test_no_occurrence_past_the_calendars_end_is_400(client, due_at, zone):
+    response = post(client, {"due_at": due_at, "recurrence": "FREQ=DAILY", "time_zone": zone})
+    assert response.status_code == 400
+    assert "recurrence" in response.json["errors"]
+
+
+def test_the_earliest_times_recur(create_task, client):
+    task = create_task(due_at="0001-01-01T12:00:00Z", recurrence="FREQ=YEARLY", time_zone="UTC")
+    assert next_occurrence(client, task)["due_at"] == "0002-01-01T12:00:00Z"
+
+
+def test_a_reminder_that_cannot_move_is_dropped_not_a_500(client, create_task):
+    task = create_task(due_at=MONDAY, remind_at="9999-12-31T23:59:00Z", recurrence="FREQ=DAILY")
+    following = next_occurrence(client, task)
+    assert (following["due_at"], following["remind_at"]) == ("2027-01-05T09:00:00Z", None)
+
+
 def test_series_id_is_read_only_and_null_for_plain_tasks(client, create_task):
     assert create_task()["series_id"] is None
     for field in ("series_id", "occurrence", "spawned_at_version"):  # the last two: internal
