@@ -12,13 +12,19 @@ import logging
 
 import flask_migrate
 import pytest
-from sqlalchemy import delete
 
 from taskapi import create_app
 from taskapi.extensions import db
-from taskapi.models import Task, User
 
-from .helpers import BACKENDS, RecordList, bearer, build_app, dispose, fresh_database
+from .helpers import (
+    BACKENDS,
+    RecordList,
+    bearer,
+    build_app,
+    dispose,
+    empty_tables,
+    fresh_database,
+)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -40,11 +46,7 @@ def migrated_app(database_url):
 def app(migrated_app):
     """The migrated app; every row a test writes is removed after it."""
     yield migrated_app
-    with migrated_app.app_context():
-        db.session.execute(delete(Task))
-        db.session.execute(delete(User))
-        db.session.commit()
-    migrated_app.extensions["taskapi.known_users"].clear()  # their rows are gone
+    empty_tables(migrated_app)
 
 
 @pytest.fixture

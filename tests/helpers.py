@@ -13,9 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import jwt as pyjwt
+from sqlalchemy import delete
 
 from taskapi import create_app
 from taskapi.extensions import db
+from taskapi.models import Task, User
 from taskapi.testing import fresh_postgres_database
 
 SECRET = "test-secret-" + "x" * 60
@@ -82,6 +84,15 @@ def build_app(database_url: str, **config):
             **config,
         }
     )
+
+
+def empty_tables(app) -> None:
+    """Remove every user (and so every task, tag and key) a test wrote."""
+    with app.app_context():
+        db.session.execute(delete(Task))
+        db.session.execute(delete(User))
+        db.session.commit()
+    app.extensions["taskapi.known_users"].clear()  # their rows are gone
 
 
 def dispose(app) -> None:

@@ -16,18 +16,20 @@ from sqlalchemy import event, text
 from taskapi.extensions import db
 from taskapi.schemas.fields import rfc3339
 
-from .helpers import TEST_DATABASE_URL, bearer
+from .helpers import TEST_DATABASE_URL, bearer, empty_tables
 
 SORT_KEYS = ["created_at", "updated_at", "title", "due_at", "priority", "remind_at"]
 
 pytestmark = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs PostgreSQL")
 
 
-@pytest.fixture
-def pg_app(app, backend):
-    if backend != "postgresql":
-        pytest.skip("query plans are checked on PostgreSQL")
+@pytest.fixture(scope="module")
+def pg_app(migrated_app):
+    """Seeded once for the module (its tests only read); emptied after it."""
+    app = migrated_app
     with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("query plans are checked on PostgreSQL")
         # 20 users x 1,000 tasks, a fifth without due_at, then fresh statistics.
         db.session.execute(
             text("INSERT INTO users (id) SELECT 'user' || n FROM generate_series(1, 20) AS n")
@@ -62,7 +64,8 @@ def pg_app(app, backend):
         db.session.commit()
         db.session.execute(text("ANALYZE users, tasks, task_tags"))
         db.session.commit()
-    return app
+    yield app
+    empty_tables(app)
 
 
 def captured_selects(app, request) -> list[tuple[str, dict]]:
