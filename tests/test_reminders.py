@@ -55,39 +55,60 @@ def test_sort_by_remind_at_puts_tasks_without_one_last(client, create_task):
     assert titles(client, "sort=-remind_at") == ["b", "a", "none"]
 
 
-def test_two_tabs_clearing_the_same_reminder_notify_once(client, create_task):
-    """The polling recipe: list due reminders, then clear or snooze each with If-Match."""
-    snoozed = create_task(title="snooze me", remind_at="2027-01-04T08:00:00Z")
-    cleared = create_task(title="clear me", remind_at="2027-01-04T08:30:00Z")
-    poll = f"{URL}?status=pending&remind_before=2027-01-04T09:00:00Z&sort=remind_at"
-    tabs = [client.get(poll, headers=bearer()) for _ in range(2)]
-    assert [task["title"] for task in tabs[0].json] == ["snooze me", "clear me"]
-    assert tabs[0].json == tabs[1].json
-
-    def etag(task):
-        return f'"{task["id"]}.1"'  # the ETag of a task written once, as GET shows it
-
-    assert client.get(f"{URL}/{cleared['id']}", headers=bearer()).headers["ETag"] == etag(cleared)
+def poll_and_claim(client, poll: str) -> dict[int, tuple[int, str | None]]:
+    """One tab running docs/frontend.md's recipe: list the due reminders, read each
+    task's ETag, and claim it by clearing remind_at with If-Match. A 200 means
+    "show it", a 412 "another tab did". Task id -> (status, ETag after the claim)."""
     answers = {}
-    for tab, change in (("first", "2027-01-04T09:15:00Z"), ("second", "2027-01-04T09:20:00Z")):
-        answers[tab] = [
-            client.patch(
-                f"{URL}/{snoozed['id']}",
-                json={"remind_at": change},
-                headers=bearer() | {"If-Match": etag(snoozed)},
-            ).status_code,
-            client.patch(
-                f"{URL}/{cleared['id']}",
+    for listed in client.get(poll, headers=bearer()).json:
+        url = f"{URL}/{listed['id']}"
+        etag = client.get(url, headers=bearer()).headers["ETag"]
+        claim = client.patch(url, json={"remind_at": None}, headers=bearer() | {"If-Match": etag})
+        answers[listed["id"]] = (claim.status_code, claim.headers.get("ETag"))
+    return answers
+
+
+def test_two_tabs_polling_together_notify_once_and_snooze_works(client, create_task):
+    first = create_task(title="first", remind_at="2027-01-04T08:00:00Z")
+    second = create_task(title="second", remind_at="2027-01-04T08:30:00Z")
+    create_task(title="later", remind_at="2027-01-04T09:30:00Z")
+    poll = f"{URL}?status=pending&remind_before=2027-01-04T09:00:00Z&sort=remind_at"
+    # Both tabs list the same reminders and read the same ETags before either claims.
+    listed = [client.get(poll, headers=bearer()).json for _ in range(2)]
+    assert [task["title"] for task in listed[0]] == ["first", "second"] and listed[0] == listed[1]
+    etags = {
+        task["id"]: client.get(f"{URL}/{task['id']}", headers=bearer()).headers["ETag"]
+        for task in listed[0]
+    }
+    shown, claimed = {}, {}
+    for tab in ("one", "two"):
+        for task in listed[0]:
+            claim = client.patch(
+                f"{URL}/{task['id']}",
                 json={"remind_at": None},
-                headers=bearer() | {"If-Match": etag(cleared)},
-            ).status_code,
-        ]
-    assert answers == {"first": [200, 200], "second": [412, 412]}  # the second tab stays quiet
+                headers=bearer() | {"If-Match": etags[task["id"]]},  # as the tab read it
+            )
+            shown.setdefault(task["id"], []).append((tab, claim.status_code))
+            if claim.status_code == 200:
+                claimed[task["id"]] = claim.headers["ETag"]
+    assert shown == {
+        first["id"]: [("one", 200), ("two", 412)],
+        second["id"]: [("one", 200), ("two", 412)],
+    }
     assert client.get(poll, headers=bearer()).json == []
-    later = client.get(f"{URL}?remind_before=2027-01-04T09:15:00Z", headers=bearer()).json
-    assert [(task["title"], task["remind_at"]) for task in later] == [
-        ("snooze me", "2027-01-04T09:15:00Z")
-    ]
+    assert poll_and_claim(client, poll) == {}  # a later poll finds nothing left to show
+
+    # Snooze the first for 15 minutes, with the ETag its claim returned.
+    snoozed = client.patch(
+        f"{URL}/{first['id']}",
+        json={"remind_at": "2027-01-04T09:15:00Z"},
+        headers=bearer() | {"If-Match": claimed[first["id"]]},
+    )
+    assert snoozed.status_code == 200
+    later = f"{URL}?status=pending&remind_before=2027-01-04T09:15:00Z&sort=remind_at"
+    claims = poll_and_claim(client, later)
+    assert [status for status, _etag in claims.values()] == [200]
+    assert list(claims) == [first["id"]]
 
 
 def test_due_after_is_inclusive_and_due_before_exclusive(client, create_task):
