@@ -265,69 +265,68 @@ def test_the_next_occurrence_copies_the_task(client, create_task):
     assert next_occurrence(client, following)["series_id"] == task["id"]
 
 
-def test_weekly_on_several_days(client, create_task):
-    dates = due_dates(
-        client, create_task, 4, due_at=MONDAY, recurrence="FREQ=WEEKLY;BYDAY=MO,WE,FR"
-    )
-    assert [date[:10] for date in dates] == [
-        "2027-01-04",
-        "2027-01-06",
-        "2027-01-08",
-        "2027-01-11",
-        "2027-01-13",
-    ]
-
-
-def test_weekly_from_a_day_off_the_rule_goes_to_the_rules_next_day(client, create_task):
-    dates = due_dates(
-        client, create_task, 2, due_at="2027-01-06T09:00:00Z", recurrence="FREQ=WEEKLY;BYDAY=MO"
-    )
-    assert [date[:10] for date in dates] == ["2027-01-06", "2027-01-11", "2027-01-18"]
-
-
-def test_every_other_week_keeps_its_weeks(client, create_task):
-    rule = "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE"
-    dates = due_dates(client, create_task, 4, due_at=MONDAY, recurrence=rule)
-    assert [date[:10] for date in dates] == [
-        "2027-01-04",
-        "2027-01-06",
-        "2027-01-18",
-        "2027-01-20",
-        "2027-02-01",
-    ]
-
-
-def test_monthly_from_the_31st_skips_shorter_months(client, create_task):
-    dates = due_dates(
-        client, create_task, 3, due_at="2027-01-31T10:00:00Z", recurrence="FREQ=MONTHLY"
-    )
-    assert dates == [
+# (first due_at, rule, the due dates of the series as its tasks are completed in turn)
+SERIES = {
+    "weekly on several days": (
+        MONDAY,
+        "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+        ["2027-01-04", "2027-01-06", "2027-01-08", "2027-01-11", "2027-01-13"],
+    ),
+    "weekly from a day off the rule": (
+        "2027-01-06T09:00:00Z",
+        "FREQ=WEEKLY;BYDAY=MO",
+        ["2027-01-06", "2027-01-11", "2027-01-18"],
+    ),
+    "every other week keeps its weeks": (
+        MONDAY,
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE",
+        ["2027-01-04", "2027-01-06", "2027-01-18", "2027-01-20", "2027-02-01"],
+    ),
+    "monthly from the 31st skips shorter months": (
         "2027-01-31T10:00:00Z",
-        "2027-03-31T10:00:00Z",
-        "2027-05-31T10:00:00Z",
-        "2027-07-31T10:00:00Z",
-    ]
+        "FREQ=MONTHLY",
+        ["2027-01-31", "2027-03-31", "2027-05-31", "2027-07-31"],
+    ),
+    "BYMONTHDAY=-1 is each month's last day": (
+        "2027-01-31T10:00:00Z",
+        "FREQ=MONTHLY;BYMONTHDAY=-1",
+        ["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30"],
+    ),
+    "BYMONTHDAY=-1 in a leap year": (
+        "2028-01-31T10:00:00Z",
+        "FREQ=MONTHLY;BYMONTHDAY=-1",
+        ["2028-01-31", "2028-02-29", "2028-03-31"],
+    ),
+    "yearly on February 29th, past 2100": (
+        "2096-02-29T12:00:00Z",
+        "FREQ=YEARLY",
+        ["2096-02-29", "2104-02-29", "2108-02-29"],
+    ),
+    "COUNT counts the whole series": (
+        MONDAY,
+        "FREQ=DAILY;COUNT=3",
+        ["2027-01-04", "2027-01-05", "2027-01-06"],
+    ),
+    "UNTIL includes an occurrence at it": (
+        MONDAY,
+        "FREQ=DAILY;UNTIL=20270106T090000Z",
+        ["2027-01-04", "2027-01-05", "2027-01-06"],
+    ),
+    "UNTIL just before an occurrence excludes it": (
+        MONDAY,
+        "FREQ=DAILY;UNTIL=20270106T085959Z",
+        ["2027-01-04", "2027-01-05"],
+    ),
+}
 
 
-def test_bymonthday_minus_one_is_every_months_last_day(client, create_task):
-    rule = "FREQ=MONTHLY;BYMONTHDAY=-1"
-    dates = due_dates(client, create_task, 3, due_at="2027-01-31T10:00:00Z", recurrence=rule)
-    assert [date[:10] for date in dates] == ["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30"]
-    leap = due_dates(client, create_task, 1, due_at="2028-01-31T10:00:00Z", recurrence=rule)
-    assert [date[:10] for date in leap] == ["2028-01-31", "2028-02-29"]
-
-
-def test_yearly_on_february_29th(client, create_task):
-    dates = due_dates(
-        client, create_task, 2, due_at="2096-02-29T12:00:00Z", recurrence="FREQ=YEARLY"
-    )
-    assert [date[:10] for date in dates] == ["2096-02-29", "2104-02-29", "2108-02-29"]
-
-
-def test_count_counts_the_whole_series(client, create_task):
-    dates = due_dates(client, create_task, 5, due_at=MONDAY, recurrence="FREQ=DAILY;COUNT=3")
-    assert [date[:10] for date in dates] == ["2027-01-04", "2027-01-05", "2027-01-06"]
-    assert len(all_tasks(client)) == 3
+@pytest.mark.parametrize(("due_at", "rule", "days"), SERIES.values(), ids=SERIES)
+def test_each_series_follows_rfc_5545(client, create_task, due_at, rule, days):
+    dates = due_dates(client, create_task, len(days), due_at=due_at, recurrence=rule)
+    assert [date[:10] for date in dates[: len(days)]] == days
+    ends = "COUNT" in rule or "UNTIL" in rule  # then completing the last day's task creates none
+    assert len(dates) == len(days) + (0 if ends else 1)
+    assert {date[10:] for date in dates} == {due_at[10:]}  # the same time of day
 
 
 def test_count_is_not_restarted_by_editing_a_later_occurrence(client, create_task):
@@ -337,12 +336,6 @@ def test_count_is_not_restarted_by_editing_a_later_occurrence(client, create_tas
     moved = client.patch(url, json={"due_at": "2027-02-01T09:00:00Z"}, headers=bearer())
     assert moved.status_code == 200
     assert next_occurrence(client, moved.json) is None
-
-
-def test_until_ends_the_series(client, create_task):
-    rule = "FREQ=DAILY;UNTIL=20270106T090000Z"
-    dates = due_dates(client, create_task, 5, due_at=MONDAY, recurrence=rule)
-    assert dates == ["2027-01-04T09:00:00Z", "2027-01-05T09:00:00Z", "2027-01-06T09:00:00Z"]
 
 
 @pytest.mark.parametrize(
