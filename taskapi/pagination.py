@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,6 +41,23 @@ NONCE_BYTES = 12  # AES-GCM's standard nonce, random per cursor
 
 class BadCursor(ValueError):
     """The cursor was not made by this server for this user and query."""
+
+
+class FilterShape(NamedTuple):
+    """Which filters a query has: its statement is built once per shape, values are bound."""
+
+    status: str
+    has_q: bool
+    tag_count: int
+    has_due_after: bool
+    has_due_before: bool
+    has_remind_before: bool
+
+    @property
+    def tags_only(self) -> bool:
+        """Tags, and no other filter on the user's tasks."""
+        others = self.has_q or self.has_due_after or self.has_due_before or self.has_remind_before
+        return self.tag_count > 0 and self.status == "all" and not others
 
 
 @dataclass(frozen=True)
@@ -62,10 +80,11 @@ class TaskQuery:
         return self.sort.startswith("-")
 
     @property
-    def shape(self) -> tuple:
-        """Which filters are given: the statement is built once per shape, values are bound."""
+    def shape(self) -> FilterShape:
         times = (self.due_after, self.due_before, self.remind_before)
-        return (self.status, bool(self.q), len(self.tags), *(time is not None for time in times))
+        return FilterShape(
+            self.status, bool(self.q), len(self.tags), *(time is not None for time in times)
+        )
 
     def fingerprint(self) -> str:
         """Binds a cursor to this user, filter and order."""

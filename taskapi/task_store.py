@@ -44,7 +44,7 @@ from sqlalchemy import (
 from .database import atomic
 from .extensions import db
 from .models import TASK_ID_MAX, Task, TaskTag, folded, utcnow
-from .pagination import NULLABLE_SORTS, Page, Position, TaskQuery, position_of
+from .pagination import NULLABLE_SORTS, FilterShape, Page, Position, TaskQuery, position_of
 from .recurrence import check_schedule, next_due_at
 
 TASKS = Task.__table__
@@ -272,15 +272,11 @@ def version_matches(versions: list[int] | None) -> ColumnElement[bool]:
 # Listing: keyset pages (taskapi.pagination says how a walk stays stable).
 
 
-def filtered(statement: Select, shape: tuple) -> Select:
-    """``statement`` narrowed to one user's tasks matching a filter of ``shape``.
-
-    ``shape`` is ``TaskQuery.shape``: the status, then whether there is a
-    ``q``, how many tags, and which of due_after, due_before, remind_before.
-    """
-    status, has_q, tag_count, has_due_after, has_due_before, has_remind_before = shape
+def filtered(statement: Select, shape: FilterShape) -> Select:
+    """``statement`` narrowed to one user's tasks matching a filter of ``shape``."""
     user_id = bindparam("user_id")
     statement = statement.where(TASKS.c.user_id == user_id)
+    status = shape.status
     if status == "pending":
         statement = statement.where(TASKS.c.completed == false())
     elif status == "completed":
@@ -288,13 +284,13 @@ def filtered(statement: Select, shape: tuple) -> Select:
     elif status == "overdue":
         now = bindparam("now", type_=TASKS.c.due_at.type)
         statement = statement.where(TASKS.c.completed == false(), TASKS.c.due_at < now)
-    if has_q:  # % _ and / in q are escaped (TaskQuery.parameters): they match literally
+    if shape.has_q:  # % _ and / in q are escaped (TaskQuery.parameters): they match literally
         pattern = bindparam("pattern")
         statement = statement.where(
             TASKS.c.title.ilike(pattern, escape="/")
             | TASKS.c.description.ilike(pattern, escape="/")
         )
-    for n in range(tag_count):  # every tag named: one indexed lookup each
+    for n in range(shape.tag_count):  # every tag named: one indexed lookup each
         statement = statement.where(
             exists().where(
                 TAGS.c.task_id == TASKS.c.id,
@@ -303,19 +299,19 @@ def filtered(statement: Select, shape: tuple) -> Select:
             )
         )
     time = TASKS.c.due_at.type
-    if has_due_after:
+    if shape.has_due_after:
         statement = statement.where(TASKS.c.due_at >= bindparam("due_after", type_=time))
-    if has_due_before:
+    if shape.has_due_before:
         statement = statement.where(TASKS.c.due_at < bindparam("due_before", type_=time))
-    if has_remind_before:
+    if shape.has_remind_before:
         statement = statement.where(TASKS.c.remind_at <= bindparam("remind_before", type_=time))
     return statement
 
 
 @lru_cache(maxsize=256)
-def count_statement(shape: tuple) -> Select:
-    if shape[0] == "all" and shape[2] and not any(shape[1:2] + shape[3:]):
-        return tag_count_statement(shape[2])
+def count_statement(shape: FilterShape) -> Select:
+    if shape.tags_only:
+        return tag_count_statement(shape.tag_count)
     return filtered(select(func.count()).select_from(TASKS), shape)
 
 
@@ -376,7 +372,7 @@ def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
 
 
 @lru_cache(maxsize=1024)
-def page_statement(shape: tuple, sort: str, segment: int, resume: bool) -> Select:
+def page_statement(shape: FilterShape, sort: str, segment: int, resume: bool) -> Select:
     """The page query for one shape of request, built once; values are bound."""
     key, descending = sort.removeprefix("-"), sort.startswith("-")
     column = SORT_COLUMNS[key]
