@@ -42,7 +42,7 @@ SELECT_TAGS = select(
 SELECT_TAG = SELECT_TAGS.where(COUNTS.c.name_folded == bindparam("name_folded"))
 WRITE_TAGS = (
     update(TASKS)
-    .where(TASKS.c.id == bindparam("task_id"))
+    .where(TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("owner"))
     .values(tags=bindparam("new_tags"), version=TASKS.c.version + 1)
 )
 
@@ -103,6 +103,7 @@ def rewrite_tasks(user_id: str, name_folded: str, rewrite: Callable[[list], list
         connection.execute(
             select(TASKS.c.id, TASKS.c.user_id, TASKS.c.tags)
             .where(TASKS.c.user_id == user_id, TASKS.c.id.in_(carrying))
+            .order_by(TASKS.c.id)  # locked in one order: two renames never deadlock
             .with_for_update()
         )
         .mappings()
@@ -117,7 +118,10 @@ def rewrite_tasks(user_id: str, name_folded: str, rewrite: Callable[[list], list
     if changed:
         connection.execute(
             WRITE_TAGS.values(updated_at=utcnow()),
-            [{"task_id": task["id"], "new_tags": task["tags"]} for task in changed],
+            [
+                {"task_id": task["id"], "owner": user_id, "new_tags": task["tags"]}
+                for task in changed
+            ],
         )
         replace_tag_rows(changed)
     return bool(tasks)

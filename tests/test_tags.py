@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from sqlalchemy import select
+
+from taskapi.extensions import db
+from taskapi.models import TaskTag, folded
 
 from .helpers import bearer
 
@@ -272,3 +279,30 @@ def test_another_users_tags_are_never_touched(client, create_task):
     assert client.delete(f"{TAGS}/work", headers=bearer()).status_code == 404
     assert client.get(f"/api/bob/tasks/{bobs['id']}", headers=bearer("bob")).json == bobs
     assert client.get(URL + "?tag=work", headers=bearer()).json == []
+
+
+def test_concurrent_renames_and_task_writes_keep_the_tag_index_true(app, client, create_task):
+    """Tags are stored on the task and in task_tags: whatever interleaves, the two agree."""
+    tasks = [create_task(tags=["a", "b"]) for _ in range(6)]
+
+    def work(n):
+        test_client = app.test_client()
+        if n % 4 == 0:
+            old, new = ("a", "b") if n % 8 else ("b", "a")
+            return test_client.patch(f"{TAGS}/{old}", json={"name": new}, headers=bearer())
+        if n % 4 == 1:
+            return test_client.delete(f"{TAGS}/c", headers=bearer())
+        task = tasks[n % len(tasks)]
+        tags = [["a"], ["b", "c"], ["C", "a", "b"], []][n % 4 - 2 + (n // 8) % 3]
+        return test_client.patch(f"{URL}/{task['id']}", json={"tags": tags}, headers=bearer())
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = {response.status_code for response in pool.map(work, range(96))}
+    assert statuses <= {200, 204, 404}, statuses
+    listed = client.get(f"{URL}?limit=500", headers=bearer()).json
+    with app.app_context():
+        rows = db.session.execute(select(TaskTag.task_id, TaskTag.name)).all()
+    assert sorted(rows) == sorted((task["id"], tag) for task in listed for tag in task["tags"])
+    expected = Counter(folded(tag) for task in listed for tag in task["tags"])
+    counted = {folded(tag["name"]): tag["count"] for tag in client.get(TAGS, headers=bearer()).json}
+    assert counted == expected
