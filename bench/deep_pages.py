@@ -55,14 +55,14 @@ SELECT CASE WHEN n <= :heavy THEN 'heavy' ELSE 'user' || (n % :others + 1) END,
        to_json(array_remove(ARRAY[
            CASE n % 3 WHEN 0 THEN 'work' WHEN 1 THEN 'home' END,
            'project-' || (n / 7 % 50),
-           CASE WHEN n % 10 = 1 THEN 'urgent' END], NULL)),
+           CASE WHEN n % 10 = 1 THEN 'urgent' END], NULL))::text,
        CASE WHEN n % 2 = 0 THEN now() + (n % 200 - 100) * interval '1 hour' END,
        now() - n * interval '1 second', now() - (n % 1000) * interval '1 minute'
 FROM generate_series(1, :total) AS n
 """
 SEED_TAGS = """
 INSERT INTO task_tags (task_id, user_id, name, name_folded)
-SELECT id, user_id, name, lower(name) FROM tasks, json_array_elements_text(tags) AS name
+SELECT id, user_id, name, lower(name) FROM tasks, json_array_elements_text(tags::json) AS name
 """
 
 

@@ -49,7 +49,11 @@ from .recurrence import check_schedule, next_due_at
 
 TASKS = Task.__table__
 TAGS = TaskTag.__table__
-SELECT_TASK = select(*TASKS.c).where(
+# What reads return: the task and its version, not the bookkeeping of its series.
+READ_COLUMNS = [
+    column for column in TASKS.c if column.name not in ("occurrence", "spawned_at_version")
+]
+SELECT_TASK = select(*READ_COLUMNS).where(
     TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id")
 )
 INSERT_TASK = insert(TASKS).returning(*TASKS.c)  # columns from the parameters
@@ -377,7 +381,7 @@ def page_statement(shape: FilterShape, sort: str, segment: int, resume: bool) ->
     key, descending = sort.removeprefix("-"), sort.startswith("-")
     column = SORT_COLUMNS[key]
     total = count_statement(shape).scalar_subquery().label("total")
-    statement = filtered(select(*TASKS.c, total), shape)
+    statement = filtered(select(*READ_COLUMNS, total), shape)
     after_id = bindparam("after_id", type_=TASKS.c.id.type)
     if segment == 1:  # the rows whose sort value is null, by id alone
         statement = statement.where(column.is_(None))

@@ -1,6 +1,6 @@
 """tags, recurrence, reminders
 
-Adds to tasks: tags (a JSON array, [] for existing tasks), recurrence,
+Adds to tasks: tags (a JSON array as text, [] for existing tasks), recurrence,
 time_zone, series_id, occurrence (1), spawned_at_version and remind_at (null
 for existing tasks), with an index for sort=remind_at; and the task_tags
 table, which indexes each task's tags by user and case-folded name.
@@ -27,7 +27,7 @@ depends_on = None
 
 def new_columns() -> list[sa.Column]:
     return [
-        sa.Column("tags", sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
+        sa.Column("tags", sa.Text(), server_default=sa.text("'[]'"), nullable=False),
         sa.Column("recurrence", sa.String(length=200), nullable=True),
         sa.Column("time_zone", sa.String(length=64), nullable=True),
         sa.Column("series_id", sa.Integer(), nullable=True),
