@@ -7,7 +7,7 @@ import unicodedata
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..models import TAG_MAX_LENGTH, TAGS_PER_TASK_MAX, folded
-from .fields import Text, TrimmedText
+from .fields import TrimmedText
 
 
 def reject_control_characters_and_commas(name: str) -> None:
@@ -56,8 +56,12 @@ class TagList(fields.List):
         return tags
 
 
-class TagFilter(Text):
-    """``tag=work,home``: the folded names a task must all carry, sorted; empty: no filter."""
+class TagFilter(fields.String):
+    """``tag=work,home``: the folded names a task must all carry, sorted; empty: no filter.
+
+    Each name is checked as a ``TagName`` (storable text, length, no control
+    characters); what this field returns is a tuple, not text.
+    """
 
     def _deserialize(self, value, attr, data, **kwargs) -> tuple[str, ...]:
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -114,8 +114,8 @@ IF_MATCH_GARBAGE = ['"{task}.\u00b2"', '"{task}.' + "9" * 5000 + '"', '"{task}.'
 
 
 def hostile_variants(operation, spec: dict) -> list[dict]:
-    """Case arguments for ``operation``: each string field a lone surrogate, each
-    time out of range once in UTC, each If-Match garbage."""
+    """Case arguments for ``operation``: each string field (and list of strings) a
+    lone surrogate, each time out of range once in UTC, each If-Match garbage."""
     definition = spec["paths"][operation.path][operation.method.lower()]
     variants = []
     body = definition.get("requestBody", {}).get("content", {}).get("application/json")
@@ -123,7 +123,11 @@ def hostile_variants(operation, spec: dict) -> list[dict]:
         schema = resolve(spec, body["schema"])
         for name, field in schema.get("properties", {}).items():
             field = resolve(spec, field)
-            if field.get("readOnly") or "string" not in str(field.get("type")):
+            if field.get("readOnly"):
+                continue
+            if field.get("type") == "array" and "string" in str(field["items"].get("type")):
+                variants.append({"body": example_body(spec, schema) | {name: [LONE_SURROGATE]}})
+            if "string" not in str(field.get("type")):
                 continue
             values = OUT_OF_RANGE_TIMES if field.get("format") == "date-time" else []
             for value in [LONE_SURROGATE, *values]:
