@@ -31,8 +31,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import RowMapping
 
-from .models import utcnow
-
 # The page queries themselves are in taskapi.task_store.
 NULLABLE_SORTS = {"due_at", "remind_at"}
 DATETIME_SORTS = {"created_at", "updated_at", "due_at", "remind_at"}
@@ -92,20 +90,6 @@ class TaskQuery:
         dates = [time.isoformat() if time else "" for time in times]
         text = "\x00".join((self.user_id, self.status, self.q, self.sort, *self.tags, "", *dates))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def parameters(self) -> dict:
-        """Values for the bind parameters of the page and count statements."""
-        escaped = self.q.replace("/", "//").replace("%", "/%").replace("_", "/_")
-        tags = {f"tag_{n}": name for n, name in enumerate(self.tags)}
-        return {
-            "user_id": self.user_id,
-            "pattern": f"%{escaped}%",
-            "now": utcnow(),
-            "due_after": self.due_after,
-            "due_before": self.due_before,
-            "remind_before": self.remind_before,
-            **tags,
-        }
 
 
 @dataclass(frozen=True)

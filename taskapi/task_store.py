@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    not_,
     select,
     true,
     tuple_,
@@ -153,16 +154,18 @@ def update_task(
 
 
 def set_completed(
-    user_id: str, task_id: int, completed: bool | None, *, versions: list[int] | None
+    user_id: str, task_id: int, completed: bool, *, versions: list[int] | None
 ) -> Written | None:
-    """Set ``completed``, or toggle it when ``completed`` is None, as ``update_task``."""
-    value = ~TASKS.c.completed if completed is None else completed
-    if completed is False:
-        task = write_task(user_id, task_id, {"completed": False}, versions)
-        return Written(task) if task else None
+    """Set ``completed`` (``update_task`` with that one field)."""
+    return update_task(user_id, task_id, {"completed": completed}, versions=versions)
+
+
+def toggle_completed(user_id: str, task_id: int, *, versions: list[int] | None) -> Written | None:
+    """Flip ``completed`` in one UPDATE; a recurring task completed spawns as ``update_task``."""
+    flipped = not_(TASKS.c.completed)  # SET completed = NOT completed: the row's own value
     with atomic():
         task = write_task(
-            user_id, task_id, {"completed": value, **first_completion(value)}, versions
+            user_id, task_id, {"completed": flipped, **first_completion(flipped)}, versions
         )
         return Written(task, spawn_next(task)) if task else None
 
@@ -288,7 +291,7 @@ def filtered(statement: Select, shape: FilterShape) -> Select:
     elif status == "overdue":
         now = bindparam("now", type_=TASKS.c.due_at.type)
         statement = statement.where(TASKS.c.completed == false(), TASKS.c.due_at < now)
-    if shape.has_q:  # % _ and / in q are escaped (TaskQuery.parameters): they match literally
+    if shape.has_q:  # % _ and / in q are escaped (filter_parameters): they match literally
         pattern = bindparam("pattern")
         statement = statement.where(
             TASKS.c.title.ilike(pattern, escape="/")
@@ -352,7 +355,7 @@ def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
     costs one round trip; only an empty page after a cursor needs a second.
     """
     connection = db.session.connection()
-    parameters = query.parameters()
+    parameters = filter_parameters(query)
     segments = 2 if query.key in NULLABLE_SORTS else 1
     segment = after.segment if after else 0
     rows: list = []
@@ -373,6 +376,21 @@ def fetch_page(query: TaskQuery, limit: int, after: Position | None) -> Page:
     tasks = rows[:limit]
     next_position = position_of(query, tasks[-1]) if len(rows) > limit else None
     return Page(tasks, next_position, total)
+
+
+def filter_parameters(query: TaskQuery) -> dict:
+    """Values for the bind parameters of ``filtered``'s statements."""
+    escaped = query.q.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    tags = {f"tag_{n}": name for n, name in enumerate(query.tags)}
+    return {
+        "user_id": query.user_id,
+        "pattern": f"%{escaped}%",
+        "now": utcnow(),
+        "due_after": query.due_after,
+        "due_before": query.due_before,
+        "remind_before": query.remind_before,
+        **tags,
+    }
 
 
 @lru_cache(maxsize=1024)

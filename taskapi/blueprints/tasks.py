@@ -149,12 +149,16 @@ def complete_task(user_id: str, task_id: int):
     With an Idempotency-Key, a retry returns the first answer instead of toggling again.
     """
     body = load_json(complete_schema, optional=True)
-    completed = None if body is None else body["completed"]
     versions = if_match_versions(task_id)
     key = idempotency_key()
 
     def complete() -> Response:
-        written = task_store.set_completed(user_id, task_id, completed, versions=versions)
+        if body is None:
+            written = task_store.toggle_completed(user_id, task_id, versions=versions)
+        else:
+            written = task_store.set_completed(
+                user_id, task_id, body["completed"], versions=versions
+            )
         return written_response(user_id, written or abort_missing_or_stale(user_id, task_id))
 
     return complete() if key is None else run_once(user_id, key, complete)
