@@ -142,6 +142,13 @@ def config_warnings(config: Mapping) -> list[str]:
             f"{config['WEB_CONCURRENCY']}: each worker counts on its own, so a client gets "
             f"up to {config['WEB_CONCURRENCY']} times the limit; set a redis:// URL to share."
         )
+    if config.get("JWT_JWKS_URL") and not (
+        config.get("BETTER_AUTH_URL") or (config.get("JWT_ISSUER") and config.get("JWT_AUDIENCE"))
+    ):
+        warnings.append(
+            "JWT_JWKS_URL is set without BETTER_AUTH_URL (or JWT_ISSUER and JWT_AUDIENCE): "
+            "tokens signed by that JWKS are accepted whatever issuer and audience they name."
+        )
     return warnings
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import Connection, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -105,7 +105,10 @@ def atomic() -> Iterator[None]:
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
     else:
         # Each write takes its row locks: concurrent writers of a row wait in turn.
-        session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        connection = session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        timeout = current_app.config.get("DATABASE_STATEMENT_TIMEOUT")
+        if timeout:  # once for the whole transaction (its statements go without)
+            connection.exec_driver_sql(statement_timeout_prefix(timeout))
     session.info[ATOMIC_DEPTH] = 1
     try:
         yield
@@ -128,15 +131,19 @@ def statement_timeout_prefix(seconds: float) -> str:
 
 
 def listen_for_statement_timeout(engine, seconds: float) -> None:
-    """Send every statement of ``engine`` with its time limit in front.
+    """Send every statement of ``engine`` that runs by itself with its time limit in front.
 
     Done where the dialect hands the statement to the cursor, after SQLAlchemy's
     own events: those (and error messages) keep showing the statement itself.
+    Statements in a transaction go as they are: ``atomic()`` set the limit for
+    the whole transaction when it began (and migrations have none).
     """
     prefix = statement_timeout_prefix(seconds)
 
     def limited(context) -> bool:
-        return not context.execution_options.get(NO_STATEMENT_TIMEOUT)
+        return context.cursor.connection.autocommit and not context.execution_options.get(
+            NO_STATEMENT_TIMEOUT
+        )
 
     def execute(cursor, statement, parameters, context):
         if limited(context):

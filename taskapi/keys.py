@@ -11,23 +11,29 @@ The JWKS is fetched here rather than by PyJWT's ``PyJWKClient``, which holds
 its lock through a hanging fetch, has no pause after a failed one and lets a
 non-JSON answer escape as an exception. The rules (contract section 6):
 
-- a cached ``kid`` never waits for the network;
+- a cached ``kid`` never waits for the network (a stale key set is refreshed
+  in the background meanwhile);
 - an unknown ``kid`` refetches at most once per ``JWT_JWKS_REFRESH_COOLDOWN``
   (1 s), so a key Better Auth just rotated in works within about a second;
 - after a failed fetch (unreachable, timeout, HTTP error, not a JWKS) none is
   tried for ``JWT_JWKS_FAILURE_COOLDOWN`` (30 s); meanwhile tokens with an
-  unknown ``kid`` get 503 with ``Retry-After`` (``KeysUnavailable``).
+  unknown ``kid`` get 503 with ``Retry-After`` (``KeysUnavailable``);
+- a fetch ends by ``JWT_JWKS_TIMEOUT`` whatever the server does (a watchdog
+  shuts the socket down, so a server trickling bytes cannot hold it), and a
+  request waits for another request's fetch no longer than that either.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
 import math
+import socket
 import threading
 import time
-import urllib.request
-from http.client import HTTPException
+import urllib.parse
 
 from flask import Flask, current_app
 from jwt import InvalidTokenError, PyJWK, PyJWTError
@@ -61,11 +67,6 @@ class KeysUnavailable(Exception):
 
 class JWKSFetchError(Exception):
     """The JWKS endpoint did not answer with a usable key set."""
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *_args, **_kwargs):
-        return None  # a redirect is an HTTP error, not a fetch from elsewhere
 
 
 class JWKS:
@@ -107,26 +108,44 @@ class JWKS:
     def jwk(self, kid: str) -> dict | None:
         """The published JWK for ``kid``, or None when the JWKS does not have it."""
         known = self._keys.get(kid)
-        if known is not None and time.monotonic() < self._expires_at:
+        if known is not None:
+            if time.monotonic() >= self._expires_at:
+                self._refresh_in_background()
             return known
-        # A known kid never waits for another thread's fetch: it uses the cached key.
-        if not self._lock.acquire(blocking=known is None):
-            return known
+        # Waits for a fetch in flight (bounded by its timeout), then looks again.
+        if not self._lock.acquire(timeout=self.timeout + 1):
+            raise KeysUnavailable(1)
         try:
             return self._refresh_for(kid)
         finally:
             self._lock.release()
 
-    def _refresh_for(self, kid: str) -> dict | None:
+    def _refresh_in_background(self) -> None:
+        """Fetch the keys again without keeping the request waiting (unless one is in flight)."""
+        if not self._lock.acquire(blocking=False):
+            return
+
+        def refresh():
+            try:
+                self._refresh_for(None)
+            except KeysUnavailable:
+                pass  # logged; the cached keys stay in use
+            finally:
+                self._lock.release()
+
+        threading.Thread(target=refresh, name="jwks-refresh", daemon=True).start()
+
+    def _refresh_for(self, kid: str | None) -> dict | None:
+        """Fetch the keys if the rules allow, and return ``kid``'s (the lock is held)."""
         now = time.monotonic()
-        known = self._keys.get(kid)
+        known = self._keys.get(kid) if kid is not None else None
         if known is not None and now < self._expires_at:
             return known  # fetched by another thread meanwhile
         if now < self._retry_at:
-            if known is not None:
+            if known is not None or kid is None:
                 return known
             raise KeysUnavailable(math.ceil(self._retry_at - now))
-        if known is None and now - self._last_attempt < self.refresh_cooldown:
+        if known is None and kid is not None and now - self._last_attempt < self.refresh_cooldown:
             return None  # refetched a moment ago: this kid is not published
         self._last_attempt = now
         try:
@@ -149,17 +168,11 @@ class JWKS:
 
     def fetch(self) -> dict[str, dict]:
         """GET the JWKS: its signing keys by kid. JWKSFetchError for any failure."""
-        # The URL is the operator's JWT_JWKS_URL, checked to be http(s) at startup.
-        request = urllib.request.Request(self.url, headers={"Accept": "application/json"})  # noqa: S310
-        deadline = time.monotonic() + self.timeout
         try:
-            with urllib.request.build_opener(_NoRedirects).open(
-                request, timeout=self.timeout
-            ) as response:
-                body = read_before(response, deadline)
+            body = get_within(self.url, self.timeout)
             document = json.loads(body)
-        except (OSError, HTTPException) as error:  # refused, timed out, HTTP 4xx/5xx
-            raise JWKSFetchError(type(error).__name__) from None
+        except (OSError, http.client.HTTPException) as error:  # refused, timed out, HTTP error
+            raise JWKSFetchError(str(error) or type(error).__name__) from None
         except ValueError:  # HTML, say, or not UTF-8
             raise JWKSFetchError("the answer is not JSON") from None
         keys = document.get("keys") if isinstance(document, dict) else None
@@ -174,17 +187,49 @@ class JWKS:
         }
 
 
-def read_before(response, deadline: float) -> bytes:
-    """The body, read in pieces so that a server trickling bytes cannot hold us past
-    ``deadline`` (socket timeouts apply to each read, not the whole)."""
-    body = b""
-    while chunk := response.read(16 * 1024):
-        body += chunk
-        if len(body) > JWKS_MAX_BYTES:
-            raise ValueError("the JWKS is too large")
-        if time.monotonic() > deadline:
-            raise TimeoutError("the JWKS arrived too slowly")
+def get_within(url: str, seconds: float) -> bytes:
+    """The body of a 200 answer to GET ``url``, within ``seconds`` in all.
+
+    A socket timeout limits each read, not the whole: a server that sends a
+    byte now and then would hold the fetch for as long as it likes. So a
+    watchdog shuts the socket down when the time is up, which ends any read.
+    No redirect is followed (one is an error).
+    """
+    # The URL is the operator's JWT_JWKS_URL, checked to be http(s) at startup.
+    parts = urllib.parse.urlsplit(url)
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_class(parts.hostname, parts.port, timeout=seconds)
+    deadline = time.monotonic() + seconds
+    try:
+        connection.connect()  # within ``seconds``: the socket's timeout
+        # The response keeps reading from this socket even after the connection
+        # object lets go of it (HTTP/1.0 answers), so the watchdog holds it.
+        watchdog = threading.Timer(deadline - time.monotonic(), shut_down, (connection.sock,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            connection.request("GET", path, headers={"Accept": "application/json"})
+            with connection.getresponse() as response:
+                if response.status != 200:
+                    raise OSError(f"HTTP {response.status}")
+                body = response.read(JWKS_MAX_BYTES + 1)
+        finally:
+            watchdog.cancel()
+    finally:
+        connection.close()
+    if time.monotonic() >= deadline:  # the watchdog fired: the body may be cut short
+        raise TimeoutError("the JWKS arrived too slowly")
+    if len(body) > JWKS_MAX_BYTES:
+        raise JWKSFetchError("the JWKS is too large")
     return body
+
+
+def shut_down(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def key_fits(jwk: dict, algorithm: str) -> bool:

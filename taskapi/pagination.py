@@ -35,6 +35,10 @@ from sqlalchemy import RowMapping
 NULLABLE_SORTS = {"due_at", "remind_at"}
 DATETIME_SORTS = {"created_at", "updated_at", "due_at", "remind_at"}
 NONCE_BYTES = 12  # AES-GCM's standard nonce, random per cursor
+# A cursor of a page sorted by title carries a title: padded to a multiple of
+# this, its length says nothing of the title's (other sort values have one size).
+TITLE_CURSOR_BLOCK = 1024
+CURSOR_MAX_LENGTH = 4096  # base64 of the longest padded cursor, with room
 
 
 class BadCursor(ValueError):
@@ -127,6 +131,8 @@ def encode_cursor(query: TaskQuery, position: Position) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
+    if query.key == "title":  # trailing spaces: still the same JSON
+        plaintext += b" " * (-len(plaintext) % TITLE_CURSOR_BLOCK)
     nonce = os.urandom(NONCE_BYTES)
     sealed = _cipher(current_app.config["SECRET_KEY"]).encrypt(nonce, plaintext, None)
     return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()

@@ -29,7 +29,7 @@ BYDAY_ITEM = re.compile(rf"([+-]?[0-9]{{1,2}})?{WEEKDAY}", re.ASCII)
 SIGNED_NUMBER = re.compile(r"[+-]?[0-9]{1,2}", re.ASCII)
 UNTIL_UTC = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
 # BYDAY=+2MO: the second Monday of the month (at most 5) or of the year (at most 53).
-ORDINAL_LIMITS = {"MONTHLY": 5, "YEARLY": 53}
+ORDINAL_LIMITS = {"DAILY": None, "WEEKLY": None, "MONTHLY": 5, "YEARLY": 53}
 # A rule whose next occurrence is further away than this has none, as far as the
 # API is concerned (FREQ=YEARLY;INTERVAL=366 looks twice its interval ahead).
 HORIZON_YEARS = 100
@@ -58,6 +58,8 @@ def rule_parts(rule: str) -> dict[str, str]:
     """The rule's parts by upper-cased name and value; ValidationError for any other rule."""
     if rule[:6].upper() == "RRULE:":
         raise ValidationError("Leave out the RRULE: prefix (e.g. FREQ=WEEKLY;BYDAY=MO).")
+    if not rule.isascii():  # a dotless i upper-cases to I: it must not pass for DAILY
+        raise ValidationError("A rule is ASCII only (e.g. FREQ=WEEKLY;BYDAY=MO).")
     parts: dict[str, str] = {}
     for part in rule.split(";"):
         name, equals, value = part.partition("=")
@@ -85,11 +87,13 @@ def rule_parts(rule: str) -> dict[str, str]:
                 f"BYDAY takes weekdays (MO to SU), e.g. MO,WE or -1FR; not {item}."
             )
         if match.group(1) is not None:
-            limit = ORDINAL_LIMITS.get(frequency)
+            limit = ORDINAL_LIMITS[frequency]
             if limit is None:
                 raise ValidationError(
                     "BYDAY with a number (e.g. 1MO) needs FREQ=MONTHLY or YEARLY."
                 )
+            if "BYMONTH" in parts:  # RFC 5545 then counts the weekday within the month
+                limit = ORDINAL_LIMITS["MONTHLY"]
             if not 1 <= abs(int(match.group(1))) <= limit:
                 raise ValidationError(
                     f"The number in BYDAY must be 1 to {limit} or -{limit} to -1."
@@ -174,7 +178,9 @@ def next_due_at(task: Mapping) -> datetime | None:
         if found is None or found - shift > limit:
             return None
         found = (found - shift).replace(tzinfo=zone)
-    except (OverflowError, ValueError):  # near the ends of the calendar (years 1 and 9999)
+    except (OverflowError, ValueError, IndexError):
+        # Near the ends of the calendar (years 1 and 9999), or a combination
+        # dateutil cannot expand: as far as the API is concerned, no occurrence.
         return None
     until = until_of(parts)
     if until is not None and found > until:

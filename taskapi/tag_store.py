@@ -56,8 +56,10 @@ def list_tags(user_id: str) -> list[RowMapping]:
 def rename_tag(user_id: str, name: str, new_name: str) -> RowMapping | None:
     """Rename tag ``name`` to ``new_name`` on every task (merged where a task has both).
 
-    The renamed tag takes the new spelling at the first of the two places.
-    Returns the tag as the list shows it now; None when no task has ``name``.
+    The renamed tag takes the new spelling at the first of the two places, and
+    so does every task that had ``new_name`` spelled otherwise: the tag is
+    then spelled as asked everywhere. Returns the tag as the list shows it
+    now; None when no task has ``name``.
     """
     old, new = folded(name), folded(new_name)
 
@@ -71,21 +73,29 @@ def rename_tag(user_id: str, name: str, new_name: str) -> RowMapping | None:
         return result
 
     with atomic():
-        if not rewrite_tasks(user_id, old, renamed):
+        if find_tag(user_id, old) is None:
             return None
-        parameters = {"user_id": user_id, "name_folded": new}
-        return db.session.connection().execute(SELECT_TAG, parameters).mappings().first()
+        rewrite_tasks(user_id, (old, new), renamed)
+        return find_tag(user_id, new)
+
+
+def find_tag(user_id: str, name_folded: str) -> RowMapping | None:
+    """The tag as the list shows it, or None when no task of the user carries it."""
+    parameters = {"user_id": user_id, "name_folded": name_folded}
+    return db.session.connection().execute(SELECT_TAG, parameters).mappings().first()
 
 
 def delete_tag(user_id: str, name: str) -> bool:
     """Remove tag ``name`` from every task; False when no task has it."""
     old = folded(name)
     with atomic():
-        return rewrite_tasks(user_id, old, lambda tags: [t for t in tags if folded(t) != old])
+        return rewrite_tasks(user_id, (old,), lambda tags: [t for t in tags if folded(t) != old])
 
 
-def rewrite_tasks(user_id: str, name_folded: str, rewrite: Callable[[list], list]) -> bool:
-    """Apply ``rewrite`` to the tags of each task carrying the tag; False if none does.
+def rewrite_tasks(
+    user_id: str, names_folded: tuple[str, ...], rewrite: Callable[[list], list]
+) -> bool:
+    """Apply ``rewrite`` to the tags of each task carrying one of the tags; False if none does.
 
     Only tasks whose tags change are written (renaming "Work" to "Work" writes none).
 
@@ -95,7 +105,7 @@ def rewrite_tasks(user_id: str, name_folded: str, rewrite: Callable[[list], list
     """
     carrying = (
         select(TAGS.c.task_id)
-        .where(TAGS.c.user_id == user_id, TAGS.c.name_folded == name_folded)
+        .where(TAGS.c.user_id == user_id, TAGS.c.name_folded.in_(names_folded))
         .scalar_subquery()
     )
     connection = db.session.connection()

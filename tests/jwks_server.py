@@ -1,7 +1,8 @@
 """A real JWKS endpoint on loopback, like Better Auth's ``/api/auth/jwks``.
 
 It can rotate keys (replace ``keys``), hang (``delay``), answer HTML
-(``html``) and count the fetches it served (``fetches``).
+(``html``), send its answer a byte at a time (``trickle``, seconds between
+bytes) and count the fetches it served (``fetches``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class JWKSServer:
         self.fetches = 0
         self.delay = 0.0
         self.html = False  # answer 200 with an HTML page, as a misrouted proxy would
+        self.trickle = 0.0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -73,7 +75,13 @@ class JWKSServer:
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not server.trickle:
+                    self.wfile.write(body)
+                    return
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(server.trickle)
 
             def log_message(self, *args):
                 pass

@@ -209,6 +209,14 @@ def test_unreachable_limit_storage_warns(environ, log_records, make_app):
     assert "RATELIMIT_STORAGE_URI cannot be reached" in warning
 
 
+def test_a_jwks_without_issuer_and_audience_warns(environ, log_records, make_app):
+    environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
+    environ.setenv("JWT_JWKS_URL", "https://auth.example.com/api/auth/jwks")
+    environ.delenv("BETTER_AUTH_URL", raising=False)
+    (warning,) = startup_warnings(environ, log_records, make_app)
+    assert "JWT_JWKS_URL" in warning and "issuer and audience" in warning
+
+
 def test_a_sound_configuration_starts_without_warnings(environ, log_records, make_app):
     environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
     environ.setenv("CORS_ORIGINS", "https://app.example.com")

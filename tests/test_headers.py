@@ -54,6 +54,16 @@ def test_cursor_reveals_no_task_text(client, two_pages):
         assert word not in cursor
 
 
+def test_cursors_of_titles_of_different_lengths_are_as_long(client, create_task):
+    def cursor_length(user_id: str, title: str) -> int:
+        for _ in range(2):
+            create_task(user_id, title=title)
+        page = client.get(f"/api/{user_id}/tasks?limit=1&sort=title", headers=bearer(user_id))
+        return len(next_link(page).split("cursor=")[1].split("&")[0])
+
+    assert cursor_length("short", "a") == cursor_length("long", "b" * 150)
+
+
 def test_cursor_for_a_long_title_still_works(client, create_task):
     title = "\U0001f600" * 200  # 200 characters, 800 bytes of UTF-8
     create_task(title=title)

@@ -197,6 +197,30 @@ def test_jwks_that_hangs_is_503_within_the_timeout(jwks_app, jwks):
     assert time.monotonic() - started < 3
 
 
+def test_jwks_that_trickles_its_answer_is_503_within_the_timeout(jwks_app, jwks):
+    jwks.trickle = 0.2  # a byte every 0.2 s: each read is quick, the whole is not
+    started = time.monotonic()
+    response = get_tasks(jwks_app, jwks.keys[0].sign(better_auth_claims(jwks)))
+    assert_keys_unavailable(response)
+    assert time.monotonic() - started < 2.5  # JWT_JWKS_TIMEOUT is 1 s
+
+
+def test_a_stale_key_set_is_refreshed_without_keeping_the_request_waiting(jwks_app, jwks):
+    token = jwks.keys[0].sign(better_auth_claims(jwks))
+    assert get_tasks(jwks_app, token).status_code == 200
+    assert jwks.fetches == 1
+    with jwks_app.app_context():
+        jwks_app.extensions["taskapi.jwks"]._expires_at = 0  # the 10 minutes have passed
+    jwks.delay = 0.5  # the refresh takes a while
+    started = time.monotonic()
+    assert get_tasks(jwks_app, token).status_code == 200
+    assert time.monotonic() - started < 0.4  # answered from the cached key
+    deadline = time.monotonic() + 5
+    while jwks.fetches < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert jwks.fetches == 2  # and the set was fetched again behind it
+
+
 def test_jwks_port_closed_is_503_at_once(app, database_url, jwks, make_app):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

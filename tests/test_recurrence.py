@@ -127,6 +127,10 @@ def test_rules_in_the_allowed_subset_are_stored_as_sent(create_task, rule):
         "FREQ=DAILY;INTERVAL=7;BYDAY=TU",
         "FREQ=DAILY\x00",
         "FREQ=DAILY;" + "BYMONTH=1," * 20,
+        "FREQ=YEARLY;BYDAY=20MO;BYMONTH=12",  # with BYMONTH, the weekday counts in the month
+        "FREQ=YEARLY;BYDAY=-6FR;BYMONTH=2",
+        "FREQ=DA\u0131LY",  # a dotless i upper-cases to I
+        "FREQ=WEEKLY;BYDAY=MO,\u017fU",  # a long s upper-cases to S
         42,
         ["FREQ=DAILY"],
     ],

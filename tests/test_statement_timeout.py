@@ -77,6 +77,22 @@ def test_a_lock_wait_past_the_timeout_is_503(app, database_url, make_app):
     assert client.patch(url, json={"title": "later"}, headers=bearer()).status_code == 200
 
 
+def test_a_lock_wait_inside_a_transaction_is_503_too(app, database_url, make_app):
+    """A tag rename locks its tasks in one transaction (atomic()): the limit holds there."""
+    limited = make_app(database_url, DATABASE_STATEMENT_TIMEOUT=TIMEOUT)
+    client = limited.test_client()
+    task = client.post(
+        "/api/alice/tasks", json={"title": "tagged", "tags": ["old"]}, headers=bearer()
+    ).json
+    with row_locked(database_url, task["id"]):
+        started = time.monotonic()
+        response = client.patch("/api/alice/tags/old", json={"name": "new"}, headers=bearer())
+        waited = time.monotonic() - started
+    assert_unavailable(response)
+    assert waited < 5
+    assert client.get(f"/api/alice/tasks/{task['id']}", headers=bearer()).json["tags"] == ["old"]
+
+
 @pytest.fixture
 def pg_url(backend, database_url):
     if backend != "postgresql":

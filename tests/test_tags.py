@@ -59,6 +59,10 @@ def test_twenty_tags_are_accepted_and_duplicates_do_not_count(create_task):
         ["del\x7f"],
         ["c1\x85inside"],
         ["nul\x00"],
+        ["line\u2028separator"],
+        ["paragraph\u2029separator"],
+        ["."],
+        [".."],
         [42],
         [None],
         [["nested"]],
@@ -208,6 +212,16 @@ def test_rename_merges_where_a_task_has_both(client, create_task):
     assert client.get(f"{URL}/{both['id']}", headers=bearer()).json["tags"] == ["x", "Home", "y"]
     assert client.get(f"{URL}/{house_only['id']}", headers=bearer()).json["tags"] == ["Home"]
     assert {"name": "Home", "count": 2} in client.get(TAGS, headers=bearer()).json
+
+
+def test_rename_into_a_tag_spelled_otherwise_spells_it_as_asked_everywhere(client, create_task):
+    spelled_otherwise = create_task(tags=["New"])
+    renamed = create_task(tags=["old"])
+    response = client.patch(f"{TAGS}/old", json={"name": "new"}, headers=bearer())
+    assert response.json == {"name": "new", "count": 2}
+    for task in (spelled_otherwise, renamed):
+        assert client.get(f"{URL}/{task['id']}", headers=bearer()).json["tags"] == ["new"]
+    assert client.patch(f"{TAGS}/old", json={"name": "x"}, headers=bearer()).status_code == 404
 
 
 def test_rename_to_another_spelling_of_the_same_name(client, create_task):

@@ -9,22 +9,30 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from ..models import TAG_MAX_LENGTH, TAGS_PER_TASK_MAX, folded
 from .fields import TrimmedText
 
+# Control characters, and the line and paragraph separators that break a line as one does.
+REFUSED_CATEGORIES = {"Cc", "Zl", "Zp"}
 
-def reject_control_characters_and_commas(name: str) -> None:
+
+def reject_unaddressable_names(name: str) -> None:
     if "," in name:
         raise ValidationError("Must not contain commas (a filter separates names with them).")
-    if any(unicodedata.category(character) == "Cc" for character in name):
-        raise ValidationError("Must not contain control characters.")
+    if any(unicodedata.category(character) in REFUSED_CATEGORIES for character in name):
+        raise ValidationError("Must not contain control characters or line breaks.")
+    if name and name.strip(".") == "":
+        # Browsers resolve "." and ".." path segments (even %2E%2E) before sending:
+        # such a tag could never be renamed or deleted at /tags/{name}.
+        raise ValidationError("Must not be made of dots only.")
 
 
 class TagName(TrimmedText):
-    """One tag: trimmed, 1-40 characters, no control characters or commas."""
+    """One tag: trimmed, 1-40 characters, no control characters, line breaks or commas,
+    not dots alone."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.validators += [
             validate.Length(1, TAG_MAX_LENGTH),
-            reject_control_characters_and_commas,
+            reject_unaddressable_names,
         ]
 
 

@@ -23,6 +23,7 @@ from ..models import (
     TIME_ZONE_MAX_LENGTH,
     TITLE_MAX_LENGTH,
 )
+from ..pagination import CURSOR_MAX_LENGTH
 from ..recurrence import check_rule, check_time_zone
 from .fields import StrictBoolean, Text, TrimmedText, UTCDateTime, rfc3339
 from .tags import TagFilter, TagList
@@ -130,7 +131,7 @@ class TaskListQuerySchema(Schema):
         load_default=None, metadata={"description": "remind_at <= this (due reminders)."}
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=2048))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=CURSOR_MAX_LENGTH))
 
     class Meta:
         # Other parameters (a cache-busting "_=123", say) are ignored, as most APIs do.
