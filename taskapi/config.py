@@ -136,6 +136,7 @@ def config_warnings(config: Mapping) -> list[str]:
         config.get("RATELIMIT_ENABLED")
         and storage.startswith("memory://")
         and config.get("WEB_CONCURRENCY", 1) > 1
+        and config.get("APP_ENV") != "development"  # make run's default: nothing to share
     ):
         warnings.append(
             f"RATELIMIT_STORAGE_URI is {storage} with WEB_CONCURRENCY="

@@ -10,12 +10,23 @@ Links the API hands out (``Link: <...>; rel="next"``) are root-relative,
 absolute only from ``PUBLIC_URL`` or from a forwarded host that a trusted
 proxy (``TRUSTED_PROXIES``) vouches for: whatever a client puts in ``Host``
 never comes back in a response.
+
+A query string is at most ``QUERY_STRING_MAX_LENGTH`` once percent-encoded,
+the cursor aside (414 problem otherwise): the ``next`` link of a list repeats the query and
+adds a cursor, and must still fit gunicorn's request line
+(``limit_request_line`` in gunicorn.conf.py), or following it would fail.
 """
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request, url_for
+from urllib.parse import quote
+
+from flask import Flask, abort, current_app, request, url_for
 from werkzeug.routing import IntegerConverter
+
+# With a cursor (at most about 1.4 KB, see pagination.py) and the longest path,
+# a next link stays well under gunicorn's 8190-byte request line.
+QUERY_STRING_MAX_LENGTH = 4096
 
 
 class AsciiIntegerConverter(IntegerConverter):
@@ -32,6 +43,18 @@ def init_routing(app: Flask) -> None:
     app.url_map.merge_slashes = False
     app.url_map.redirect_defaults = False
     app.url_map.converters["int"] = AsciiIntegerConverter
+    app.before_request(refuse_long_query_strings)
+
+
+def refuse_long_query_strings() -> None:
+    query_string = request.environ.get("QUERY_STRING", "")
+    if len(query_string) <= QUERY_STRING_MAX_LENGTH // 3:
+        return
+    # Measured as links write it (raw UTF-8 from a client comes back
+    # percent-encoded), without the cursor, which a link replaces.
+    cursor = request.args.get("cursor", "")
+    if len(quote(query_string, safe="%&=+")) - len(cursor) > QUERY_STRING_MAX_LENGTH:
+        abort(414, f"The query string (the cursor aside) is over {QUERY_STRING_MAX_LENGTH} bytes.")
 
 
 def link_url(endpoint: str, **values) -> str:

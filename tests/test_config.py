@@ -203,6 +203,14 @@ def test_in_memory_limits_with_several_workers_warn(environ, log_records, make_a
     assert "RATELIMIT_STORAGE_URI" in warning and "WEB_CONCURRENCY=4" in warning
 
 
+def test_in_memory_limits_do_not_warn_in_development(environ, log_records, make_app):
+    environ.setenv("APP_ENV", "development")
+    environ.setenv("WEB_CONCURRENCY", "2")
+    environ.delenv("RATELIMIT_STORAGE_URI", raising=False)
+    make_app()
+    assert [r.getMessage() for r in log_records if r.levelname == "WARNING"] == []
+
+
 def test_unreachable_limit_storage_warns(environ, log_records, make_app):
     environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:1/0")
     (warning,) = startup_warnings(environ, log_records, make_app)

@@ -6,6 +6,7 @@ import http.client
 import json
 import subprocess
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -144,3 +145,37 @@ def test_concurrent_completions_spawn_one_next_occurrence_each(tmp_path, backend
     assert sorted(task["series_id"] for task in tasks) == sorted(ids * 2)
     spawned = [task for task in tasks if task["id"] not in ids]
     assert {f'</api/racer/tasks/{task["id"]}>; rel="next-occurrence"' for task in spawned} == links
+
+
+def test_the_next_link_of_the_longest_query_can_be_followed(tmp_path):
+    """A title cursor is the longest; with the longest q and tags it still fits gunicorn's line."""
+    token = make_token("linker")
+    title = "\U0001d11e" * 200  # 800 bytes of UTF-8, 2,400 characters percent-encoded
+    tags = [f"{n:02d}" + "t" * 38 for n in range(20)]
+    with fresh_database("sqlite", tmp_path) as database_url, gunicorn(database_url) as (base, _):
+        url = f"{base}/api/linker/tasks"
+        for _ in range(3):
+            assert call(url, "POST", {"title": title, "tags": tags}, token)[0] == 201
+        query = urllib.parse.urlencode(
+            {"q": title, "tag": ",".join(tags), "sort": "title", "status": "pending", "limit": 1}
+        )
+        status, headers, body = call(f"{url}?{query}", token=token)
+        assert status == 200, body
+        seen = len(json.loads(body))
+        while "Link" in headers:
+            next_path = headers["Link"].split(">")[0].lstrip("<")
+            assert len(next_path) > len(query)
+            status, headers, body = call(base + next_path, token=token)
+            assert status == 200, body
+            seen += len(json.loads(body))
+        assert seen == 3
+
+
+def test_a_query_string_too_long_to_page_through_is_a_414_problem(tmp_path):
+    token = make_token("linker")
+    with fresh_database("sqlite", tmp_path) as database_url, gunicorn(database_url) as (base, _):
+        status, headers, body = call(f"{base}/api/linker/tasks?x={'%C3%A9' * 700}", token=token)
+        assert status == 414
+        assert headers["Content-Type"] == "application/problem+json"
+        assert "4096" in json.loads(body)["detail"]
+        assert call(f"{base}/api/linker/tasks?x={'e' * 4000}", token=token)[0] == 200
