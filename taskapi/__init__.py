@@ -10,7 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .auth import init_auth
-from .blueprints import accounts, docs, health, tags, tasks
+from .blueprints import accounts, changes, docs, health, tags, tasks, trash
 from .commands import register_commands
 from .config import app_environment, check_config, config_warnings, derived_settings, load_config
 from .cors import init_cors
@@ -75,4 +75,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(tags.bp)
+    app.register_blueprint(trash.bp)
+    app.register_blueprint(changes.bp)
     app.register_blueprint(docs.bp)

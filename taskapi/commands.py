@@ -13,6 +13,7 @@ from flask_jwt_extended import create_access_token
 from .auth import is_valid_user_id
 from .extensions import db
 from .idempotency import purge_expired
+from .trash_store import purge_expired as purge_expired_trash
 
 
 @click.command("token")
@@ -41,6 +42,14 @@ def purge_idempotency_keys_command():
     click.echo(f"Deleted {purge_expired()} expired idempotency keys.")
 
 
+@click.command("purge-trash")
+@with_appcontext
+def purge_trash_command():
+    """Delete tasks trashed more than TRASH_RETENTION_DAYS ago, and old tombstones (run daily)."""
+    tasks, tombstones = purge_expired_trash()
+    click.echo(f"Deleted {tasks} expired tasks from the trash and {tombstones} old tombstones.")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(token_command)
     if app.testing or click.get_current_context(silent=True) is not None:
@@ -54,3 +63,4 @@ def register_migrations(app: Flask) -> None:
     directory = os.path.join(app.root_path, os.pardir, "migrations")
     Migrate(app, db, directory=directory, render_as_batch=True)
     app.cli.add_command(purge_idempotency_keys_command)
+    app.cli.add_command(purge_trash_command)

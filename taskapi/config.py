@@ -84,6 +84,8 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "JWT_JWKS_FAILURE_COOLDOWN": parse_seconds(environ, "JWT_JWKS_FAILURE_COOLDOWN", 30),
         # Longest a statement (lock waits included) may run; 0 turns the limit off.
         "DATABASE_STATEMENT_TIMEOUT": parse_seconds(environ, "DATABASE_STATEMENT_TIMEOUT", 5),
+        # Days a task stays in the trash, and a change-feed token stays valid (contract 4.7, 4.8).
+        "TRASH_RETENTION_DAYS": parse_int(environ, "TRASH_RETENTION_DAYS", 30, minimum=1),
         "CORS_ORIGINS": parse_origins(environ.get("CORS_ORIGINS", default_origins), warnings),
         # RATELIMIT_DEFAULT would be Flask-Limiter's limit for every route, so the
         # contract's variables are read into names of our own.

@@ -110,6 +110,7 @@ def atomic() -> Iterator[None]:
         if timeout:  # once for the whole transaction (its statements go without)
             connection.exec_driver_sql(statement_timeout_prefix(timeout))
     session.info[ATOMIC_DEPTH] = 1
+    session.info[TRANSACTION_STATE] = {}
     try:
         yield
         session.commit()
@@ -118,9 +119,16 @@ def atomic() -> Iterator[None]:
         raise
     finally:
         session.info[ATOMIC_DEPTH] = 0
+        del session.info[TRANSACTION_STATE]
 
 
 ATOMIC_DEPTH = "taskapi.atomic_depth"
+TRANSACTION_STATE = "taskapi.transaction_state"
+
+
+def transaction_state() -> dict | None:
+    """What the current ``atomic()`` block remembers until it ends; None outside one."""
+    return db.session().info.get(TRANSACTION_STATE)
 
 
 def statement_timeout_prefix(seconds: float) -> str:

@@ -4,7 +4,8 @@ The key row is inserted first, in the same transaction (``atomic()``) that
 creates the task, and filled with the response before commit. A concurrent request with
 the same key waits on that row (PostgreSQL's ON CONFLICT waits for the other
 transaction; SQLite has one writer at a time) and then replays the stored
-response, so the same key never creates two tasks.
+response, so the same key never creates two tasks. A replay of a request
+whose task has since gone to the trash is a 404, like any read of the task.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import delete, update
 from .database import atomic, dialect_insert
 from .extensions import db
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, IdempotencyKey, utcnow
+from .task_store import task_exists
 
 KEY_LIFETIME = timedelta(hours=24)
 HEADER = "Idempotency-Key"
@@ -58,6 +60,9 @@ def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response
         abort(409, f"This {HEADER} is in use; retry shortly.")
     if stored.request_hash != request_hash:
         abort(409, f"This {HEADER} was used with a different request body.")
+    if not task_exists(user_id, json.loads(stored.body or "{}").get("id", 0)):
+        # Trashed or erased since: a retry must not be told the task is there.
+        abort(404, "The task this request wrote has since been deleted.")
     return replay(stored)
 
 

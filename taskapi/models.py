@@ -1,4 +1,4 @@
-"""Database models: users, their tasks and the tasks' tags."""
+"""Database models: users, their tasks, the tasks' tags, and tombstones of erased tasks."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -84,6 +86,8 @@ class NameList(TypeDecorator):
         return None if value is None else json.dumps(value, ensure_ascii=False)
 
     def process_result_value(self, value, dialect):
+        if value is None:  # a tombstone's row in the change feed has no tags
+            return None
         return [] if value == "[]" else json.loads(value)
 
 
@@ -114,6 +118,17 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
     )
+    # The user's latest change number: every write of a task takes the next one
+    # (taskapi.change_numbers says why that orders the change feed).
+    change_number: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+# The list indexes cover the tasks in lists: trashed ones never are.
+LIVE = text("deleted_at IS NULL")
+
+
+def live_index(name: str, *columns: str) -> Index:
+    return Index(name, *columns, postgresql_where=LIVE, sqlite_where=LIVE)
 
 
 class Task(db.Model):
@@ -121,12 +136,30 @@ class Task(db.Model):
     __table_args__ = (
         # One index per sort order, each led by user_id: a page costs the same
         # however many tasks other users have. id breaks ties (keyset pagination).
-        Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
-        Index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
-        Index("ix_tasks_user_id_title_id", "user_id", "title", "id"),
-        Index("ix_tasks_user_id_due_at_id", "user_id", "due_at", "id"),
-        Index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
-        Index("ix_tasks_user_id_remind_at_id", "user_id", "remind_at", "id"),
+        live_index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
+        live_index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
+        live_index("ix_tasks_user_id_title_id", "user_id", "title", "id"),
+        live_index("ix_tasks_user_id_due_at_id", "user_id", "due_at", "id"),
+        live_index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
+        live_index("ix_tasks_user_id_remind_at_id", "user_id", "remind_at", "id"),
+        # The trash, latest deletion first.
+        Index(
+            "ix_tasks_user_id_deleted_at_id",
+            "user_id",
+            "deleted_at",
+            "id",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
+        # purge-trash: the expired tasks of every user.
+        Index(
+            "ix_tasks_deleted_at",
+            "deleted_at",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
+        # The change feed: one user's changes after a position, in order.
+        Index("ix_tasks_user_id_change_number_id", "user_id", "change_number", "id"),
         CheckConstraint(f"priority BETWEEN 0 AND {len(PRIORITIES) - 1}", name="priority_rank"),
         # Ids are never reused on SQLite either, so an old ETag or URL never
         # matches a newer task.
@@ -161,6 +194,29 @@ class Task(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
     )
+    # Set while the task is in the trash.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The user's change number of the task's latest write (the change feed's order).
+    change_number: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class Tombstone(db.Model):
+    """A task erased from the trash, kept for the change feed until the retention ends."""
+
+    __tablename__ = "tombstones"
+    __table_args__ = (
+        Index("ix_tombstones_user_id_change_number_task_id", "user_id", "change_number", "task_id"),
+        Index("ix_tombstones_erased_at", "erased_at"),
+    )
+
+    # Task ids are never reused, so one tombstone per id.
+    task_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_id: Mapped[str] = mapped_column(
+        String(USER_ID_MAX_LENGTH), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    change_number: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def folded(tag: str) -> str:

@@ -17,8 +17,10 @@ from marshmallow import Schema, fields
 
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, TASK_ID_MAX
+from .schemas.changes import ChangesSchema, DeletionSchema
 from .schemas.tags import TagSchema
 from .schemas.tasks import TaskSchema
+from .schemas.trash import TrashedTaskSchema
 
 
 class ProblemSchema(Schema):
@@ -49,8 +51,9 @@ ERROR_TEXT = {
     401: "Missing, malformed, badly signed or expired token; Authorization must be "
     "exactly 'Bearer <token>'.",
     403: "The token's user id is not the URL's.",
-    404: "No such task (or tag) for this user, or no such route.",
+    404: "No such task (or tag, or task in the trash) for this user, or no such route.",
     409: "Conflict (email taken; Idempotency-Key reused with another body).",
+    410: "The change-feed token is older than the trash retention: start again without since.",
     412: "If-Match names an ETag the task no longer has.",
     413: "Body over MAX_CONTENT_LENGTH.",
     415: "The body is not sent as application/json.",
@@ -199,6 +202,9 @@ def build_spec(app: Flask) -> dict:
     )
     spec.components.schema("Task", schema=TaskSchema)
     spec.components.schema("Tag", schema=TagSchema)
+    spec.components.schema("TrashedTask", schema=TrashedTaskSchema)
+    spec.components.schema("Deletion", schema=DeletionSchema)
+    spec.components.schema("Changes", schema=ChangesSchema)
     spec.components.schema("Problem", schema=ProblemSchema)
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
         operations = {}

@@ -33,7 +33,8 @@ from sqlalchemy import RowMapping
 
 # The page queries themselves are in taskapi.task_store.
 NULLABLE_SORTS = {"due_at", "remind_at"}
-DATETIME_SORTS = {"created_at", "updated_at", "due_at", "remind_at"}
+# deleted_at orders the trash (taskapi.trash_store), which pages the same way.
+DATETIME_SORTS = {"created_at", "updated_at", "due_at", "remind_at", "deleted_at"}
 NONCE_BYTES = 12  # AES-GCM's standard nonce, random per cursor
 # A cursor of a page sorted by title carries a title: padded to a multiple of
 # this, its length says nothing of the title's (other sort values have one size).
@@ -124,28 +125,43 @@ def _cipher(secret: str) -> AESGCM:
     return AESGCM(key.derive(secret.encode()))
 
 
-def encode_cursor(query: TaskQuery, position: Position) -> str:
-    value = position.value.isoformat() if isinstance(position.value, datetime) else position.value
-    plaintext = json.dumps(
-        [query.fingerprint(), position.segment, value, position.id],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
-    if query.key == "title":  # trailing spaces: still the same JSON
-        plaintext += b" " * (-len(plaintext) % TITLE_CURSOR_BLOCK)
+def seal(values: list, block: int = 1) -> str:
+    """``values`` as JSON, encrypted and authenticated: opaque, and tamper-proof.
+
+    The plaintext is padded with spaces to a multiple of ``block`` bytes.
+    """
+    plaintext = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+    plaintext += b" " * (-len(plaintext) % block)  # trailing spaces: still the same JSON
     nonce = os.urandom(NONCE_BYTES)
     sealed = _cipher(current_app.config["SECRET_KEY"]).encrypt(nonce, plaintext, None)
     return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
 
 
-def decode_cursor(query: TaskQuery, cursor: str) -> Position:
+def unseal(text: str) -> list:
+    """The values ``seal`` sealed; BadCursor for anything this server did not seal."""
     try:
-        sealed = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        sealed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         plaintext = _cipher(current_app.config["SECRET_KEY"]).decrypt(
             sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], None
         )
-        fingerprint, segment, value, task_id = json.loads(plaintext)
+        values = json.loads(plaintext)
     except (InvalidTag, ValueError, TypeError) as error:
+        raise BadCursor("The cursor is not valid.") from error
+    if not isinstance(values, list):
+        raise BadCursor("The cursor is not valid.")
+    return values
+
+
+def encode_cursor(query: TaskQuery, position: Position) -> str:
+    value = position.value.isoformat() if isinstance(position.value, datetime) else position.value
+    block = TITLE_CURSOR_BLOCK if query.key == "title" else 1
+    return seal([query.fingerprint(), position.segment, value, position.id], block)
+
+
+def decode_cursor(query: TaskQuery, cursor: str) -> Position:
+    try:
+        fingerprint, segment, value, task_id = unseal(cursor)
+    except ValueError as error:  # BadCursor, or another number of values
         raise BadCursor("The cursor is not valid.") from error
     if fingerprint != query.fingerprint():
         raise BadCursor("The cursor belongs to another query; start again without it.")

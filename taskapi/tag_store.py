@@ -3,7 +3,9 @@
 A tag exists while a task carries it; the task_tags rows (kept by
 ``taskapi.task_store``) index them by user and case-folded name. Renaming or
 removing rewrites each task that carries the tag, in one transaction, with a
-new version and ``updated_at`` like any other write of the task.
+new version, ``updated_at`` and change number like any other write of the task.
+Tasks in the trash have no task_tags rows: they keep their tags, untouched,
+until they are restored.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy import RowMapping, bindparam, func, select, update
 
+from .change_numbers import claim
 from .database import atomic
 from .extensions import db
 from .models import folded, utcnow
@@ -103,6 +106,7 @@ def rewrite_tasks(
     ``atomic()``), so a concurrent write of a task's tags is not lost: it
     waits, and then replaces the whole array as it meant to.
     """
+    number = claim(user_id)  # the user's lock first, then the tasks' (taskapi.change_numbers)
     carrying = (
         select(TAGS.c.task_id)
         .where(TAGS.c.user_id == user_id, TAGS.c.name_folded.in_(names_folded))
@@ -127,7 +131,7 @@ def rewrite_tasks(
     ]
     if changed:
         connection.execute(
-            WRITE_TAGS.values(updated_at=utcnow()),
+            WRITE_TAGS.values(updated_at=utcnow(), change_number=number),
             [
                 {"task_id": task["id"], "owner": user_id, "new_tags": task["tags"]}
                 for task in changed

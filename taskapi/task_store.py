@@ -13,6 +13,12 @@ that the tag filter and the tag list use. Both are written here, in one
 transaction, by ``replace_tag_rows``; so are a completed recurring task and
 its next occurrence (``spawn_next``). Writes that need no second statement
 stay single statements.
+
+Every write takes the user's next change number (``taskapi.change_numbers``,
+which says how that orders the change feed) in the same statement, or the
+same transaction. A task in the trash (``deleted_at`` set) is gone for every
+statement here: reads, writes, lists and counts see only live tasks; the
+trash has its own module, ``taskapi.trash_store``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from sqlalchemy import (
     update,
 )
 
+from .change_numbers import run_stamped
 from .database import atomic
 from .extensions import db
 from .models import TASK_ID_MAX, Task, TaskTag, folded, utcnow
@@ -54,8 +61,9 @@ TAGS = TaskTag.__table__
 READ_COLUMNS = [
     column for column in TASKS.c if column.name not in ("occurrence", "spawned_at_version")
 ]
+LIVE = TASKS.c.deleted_at.is_(None)
 SELECT_TASK = select(*READ_COLUMNS).where(
-    TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id")
+    TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id"), LIVE
 )
 INSERT_TASK = insert(TASKS).returning(*TASKS.c)  # columns from the parameters
 INSERT_TAGS = insert(TAGS)
@@ -102,7 +110,7 @@ def get_task(user_id: str, task_id: int) -> RowMapping | None:
 
 def task_exists(user_id: str, task_id: int) -> bool:
     return can_exist(task_id) and bool(
-        db.session.scalar(select(exists().where(*owned_task(user_id, task_id))))
+        db.session.scalar(select(exists().where(*owned_task(user_id, task_id), LIVE)))
     )
 
 
@@ -110,7 +118,7 @@ def insert_task(user_id: str, fields: dict) -> RowMapping:
     now = utcnow()
     values = {"user_id": user_id, "created_at": now, "updated_at": now, **fields}
     if not values.get("tags") and values.get("recurrence") is None:
-        return one_row(INSERT_TASK, values)
+        return run_stamped(user_id, INSERT_TASK, values)[0]
     check_schedule(values)
     with atomic():
         task = insert_with_tags(values)
@@ -120,7 +128,7 @@ def insert_task(user_id: str, fields: dict) -> RowMapping:
 
 
 def insert_with_tags(values: dict) -> RowMapping:
-    task = one_row(INSERT_TASK, values)
+    (task,) = run_stamped(values["user_id"], INSERT_TASK, values)
     insert_tag_rows([task])
     return task
 
@@ -225,12 +233,14 @@ def write_task(
         return None
     if bump:
         values = values | {"version": TASKS.c.version + 1, "updated_at": utcnow()}
-    return one_row(
+    rows = run_stamped(
+        user_id,
         update(TASKS)
-        .where(*owned_task(user_id, task_id), version_matches(versions))
+        .where(*owned_task(user_id, task_id), LIVE, version_matches(versions))
         .values(**values)
-        .returning(*TASKS.c)
+        .returning(*TASKS.c),
     )
+    return rows[0] if rows else None
 
 
 def replace_tag_rows(tasks: list[RowMapping]) -> None:
@@ -257,16 +267,6 @@ def insert_tag_rows(tasks: list[RowMapping]) -> None:
         db.session.connection().execute(INSERT_TAGS, rows)
 
 
-def delete_task(user_id: str, task_id: int, *, versions: list[int] | None) -> bool:
-    """Delete the task if it has one of ``versions`` (None: any); False if none matched."""
-    if not can_exist(task_id):
-        return False
-    result = db.session.connection().execute(
-        delete(TASKS).where(*owned_task(user_id, task_id), version_matches(versions))
-    )
-    return result.rowcount > 0
-
-
 def owned_task(user_id: str, task_id: int) -> tuple:
     """The WHERE clause for one of the user's tasks."""
     return TASKS.c.id == task_id, TASKS.c.user_id == user_id
@@ -282,7 +282,7 @@ def version_matches(versions: list[int] | None) -> ColumnElement[bool]:
 def filtered(statement: Select, shape: FilterShape) -> Select:
     """``statement`` narrowed to one user's tasks matching a filter of ``shape``."""
     user_id = bindparam("user_id")
-    statement = statement.where(TASKS.c.user_id == user_id)
+    statement = statement.where(TASKS.c.user_id == user_id, LIVE)
     status = shape.status
     if status == "pending":
         statement = statement.where(TASKS.c.completed == false())

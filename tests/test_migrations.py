@@ -178,3 +178,58 @@ def test_0003_up_and_down_with_data_in_the_tables(empty_app):
         ("old", [], None),
     ]
     assert client.get("/api/alice/tags", headers=bearer()).json == []
+
+
+def test_0004_up_and_down_with_data_in_the_tables(empty_app):
+    """Existing tasks are live and in the feed; going down brings trashed tasks back."""
+    client = empty_app.test_client()
+    with empty_app.app_context():
+        flask_migrate.upgrade(revision="0003")
+        db.session.execute(text("INSERT INTO users (id) VALUES ('alice')"))
+        db.session.execute(
+            text(
+                "INSERT INTO tasks (user_id, title, tags, created_at, updated_at) VALUES "
+                "('alice', 'old', '[\"work\"]', '2026-11-26 07:00:00+00:00', "
+                "'2026-11-26 07:00:00+00:00')"
+            )
+        )
+        db.session.execute(
+            text("INSERT INTO task_tags SELECT id, 'work', 'alice', 'work' FROM tasks")
+        )
+        db.session.commit()
+        flask_migrate.upgrade()
+    (old,) = client.get("/api/alice/tasks", headers=bearer()).json
+    assert old["title"] == "old"
+    feed = client.get("/api/alice/changes", headers=bearer()).json
+    assert [change["id"] for change in feed["changes"]] == [old["id"]]
+    trashed = client.post(
+        "/api/alice/tasks", json={"title": "trashed", "tags": ["Home"]}, headers=bearer()
+    ).json
+    erased = client.post("/api/alice/tasks", json={"title": "erased"}, headers=bearer()).json
+    for task in (trashed, erased):
+        client.delete(f"/api/alice/tasks/{task['id']}", headers=bearer())
+    client.delete(f"/api/alice/trash/{erased['id']}", headers=bearer())
+    since = client.get(f"/api/alice/changes?since={feed['next']}", headers=bearer()).json
+    assert {change["id"] for change in since["changes"]} == {trashed["id"], erased["id"]}
+
+    with empty_app.app_context():
+        flask_migrate.downgrade(revision="0003")
+        assert "tombstones" not in inspect(db.engine).get_table_names()
+        columns = {column["name"] for column in inspect(db.engine).get_columns("tasks")}
+        rows = db.session.execute(text("SELECT title FROM tasks ORDER BY id")).scalars().all()
+        db.session.commit()
+    assert not columns & {"deleted_at", "change_number"}
+    assert rows == ["old", "trashed"]
+
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+    assert schema_differences(empty_app) == []
+    listed = client.get("/api/alice/tasks", headers=bearer()).json
+    assert sorted(task["title"] for task in listed) == ["old", "trashed"]
+    assert client.get("/api/alice/tags", headers=bearer()).json == [
+        {"name": "Home", "count": 1},
+        {"name": "work", "count": 1},
+    ]
+    assert [t["title"] for t in client.get("/api/alice/tasks?tag=home", headers=bearer()).json] == [
+        "trashed"
+    ]

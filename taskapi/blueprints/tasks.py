@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, jsonify, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import RowMapping
 
-from .. import task_store
+from .. import task_store, trash_store
 from ..auth import auth_required
 from ..bodies import load_json
 from ..etags import abort_stale, check_if_match, etag_of, has_if_match, if_match_versions
@@ -22,16 +22,19 @@ from ..openapi import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, documented, succ
 from ..pagination import BadCursor, TaskQuery, decode_cursor, encode_cursor
 from ..routing import link_url
 from ..schemas.tasks import (
+    ClearCompletedQuerySchema,
     CompleteSchema,
     TaskListQuerySchema,
     TaskSchema,
     TaskUpdateSchema,
+    clear_completed_query_schema,
     complete_schema,
     task_json,
     task_list_query_schema,
     task_schema,
     task_update_schema,
 )
+from ..schemas.trash import DeletedCountSchema
 from ..users import provision_user
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
@@ -164,15 +167,34 @@ def complete_task(user_id: str, task_id: int):
     return complete() if key is None else run_once(user_id, key, complete)
 
 
+@bp.delete("")
+@documented(
+    query=ClearCompletedQuerySchema,
+    responses={200: success(DeletedCountSchema)},
+    errors=(400,),
+)
+@auth_required
+@user_rate_limit
+@provision_user
+def clear_completed(user_id: str):
+    """Move every completed task to the trash ("clear completed"); needs status=completed."""
+    clear_completed_query_schema.load(request.args)
+    return jsonify({"deleted": trash_store.trash_completed(user_id)})
+
+
 @bp.delete(TASK_URL)
-@documented(headers=(IF_MATCH,), responses={204: success(description="Deleted")}, errors=(404, 412))
+@documented(
+    headers=(IF_MATCH,),
+    responses={204: success(description="Moved to the trash")},
+    errors=(404, 412),
+)
 @auth_required
 @user_rate_limit
 @provision_user
 def delete_task(user_id: str, task_id: int):
-    """Delete a task."""
+    """Delete a task: it moves to the trash."""
     versions = if_match_versions(task_id)
-    if not task_store.delete_task(user_id, task_id, versions=versions):
+    if not trash_store.trash_task(user_id, task_id, versions=versions):
         abort_missing_or_stale(user_id, task_id)
     return no_content()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from marshmallow import (
-    EXCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -26,6 +25,7 @@ from ..models import (
 from ..pagination import CURSOR_MAX_LENGTH
 from ..recurrence import check_rule, check_time_zone
 from .fields import StrictBoolean, Text, TrimmedText, UTCDateTime, rfc3339
+from .queries import QuerySchema
 from .tags import TagFilter, TagList
 
 READ_ONLY_FIELDS = ("id", "user_id", "series_id", "created_at", "updated_at")
@@ -115,7 +115,7 @@ LIST_LIMIT_MAX = 500
 QUERY_MAX_LENGTH = 200
 
 
-class TaskListQuerySchema(Schema):
+class TaskListQuerySchema(QuerySchema):
     """Query parameters of ``GET /api/{user_id}/tasks`` (contract section 4.1)."""
 
     status = fields.String(load_default="all", validate=validate.OneOf(STATUSES))
@@ -133,21 +133,15 @@ class TaskListQuerySchema(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
     cursor = fields.String(load_default=None, validate=validate.Length(max=CURSOR_MAX_LENGTH))
 
-    class Meta:
-        # Other parameters (a cache-busting "_=123", say) are ignored, as most APIs do.
-        unknown = EXCLUDE
 
-    @pre_load
-    def single_values(self, args, **kwargs):
-        """Take a MultiDict of query arguments; each known one may appear once."""
-        repeated = {
-            name: ["Give this parameter once."]
-            for name in self.fields
-            if len(args.getlist(name)) > 1
-        }
-        if repeated:
-            raise ValidationError(repeated)
-        return args.to_dict()
+class ClearCompletedQuerySchema(QuerySchema):
+    """Query parameters of ``DELETE /api/{user_id}/tasks``: only ``status=completed``."""
+
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["completed"]),
+        metadata={"description": "Required: nothing else is ever deleted in bulk."},
+    )
 
 
 def task_json(task: Mapping) -> dict:
@@ -175,3 +169,4 @@ task_schema = TaskSchema()
 task_update_schema = TaskUpdateSchema()
 complete_schema = CompleteSchema()
 task_list_query_schema = TaskListQuerySchema()
+clear_completed_query_schema = ClearCompletedQuerySchema()

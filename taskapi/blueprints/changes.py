@@ -1,0 +1,48 @@
+"""The change feed: ``/api/{user_id}/changes``, what changed since a token (contract 4.8)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request
+from marshmallow import ValidationError
+
+from .. import change_store, trash_store
+from ..auth import auth_required
+from ..change_tokens import TokenExpired, decode_token, encode_token
+from ..limits import user_rate_limit
+from ..openapi import documented, success
+from ..pagination import BadCursor
+from ..schemas.changes import ChangesQuerySchema, change_json, changes_query_schema
+from ..users import provision_user
+
+bp = Blueprint("changes", __name__, url_prefix="/api/<user_id>/changes")
+
+
+@bp.get("")
+@documented(query=ChangesQuerySchema, responses={200: success("Changes")}, errors=(400, 410))
+@auth_required
+@user_rate_limit
+@provision_user
+def list_changes(user_id: str):
+    """List what changed since a token: tasks in their latest state, and deletions.
+
+    Without since: every task. Store next and pass it as since on the next poll;
+    more: true means read on at once. 410: the token is too old, start again without since.
+    """
+    args = changes_query_schema.load(request.args)
+    position = None
+    if args["since"] is not None:
+        oldest = trash_store.cutoff().timestamp()
+        try:
+            position = decode_token(user_id, args["since"], oldest=oldest)
+        except BadCursor as error:
+            raise ValidationError({"since": [str(error)]}) from None
+        except TokenExpired:
+            abort(410, "The token is older than the trash retention; start again without since.")
+    page = change_store.fetch_changes(user_id, position, args["limit"])
+    return jsonify(
+        {
+            "changes": [change_json(task) for task in page.changes],
+            "next": encode_token(user_id, page.next_position),
+            "more": page.more,
+        }
+    )

@@ -1,0 +1,89 @@
+"""Trash endpoints: ``/api/{user_id}/trash``, the user's deleted tasks (contract 4.7)."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from flask import Blueprint, abort, jsonify, request
+from marshmallow import ValidationError
+
+from .. import trash_store
+from ..auth import auth_required
+from ..limits import user_rate_limit
+from ..openapi import documented, success
+from ..pagination import BadCursor, decode_cursor, encode_cursor
+from ..routing import link_url
+from ..schemas.trash import TrashQuerySchema, trash_query_schema, trashed_task_json
+from ..users import provision_user
+from .tasks import no_content, task_response
+
+bp = Blueprint("trash", __name__, url_prefix="/api/<user_id>/trash")
+
+TASK_URL = "/<int:task_id>"
+
+
+@bp.get("")
+@documented(
+    query=TrashQuerySchema,
+    responses={
+        200: success({"type": "array", "items": "TrashedTask"}, headers=("Link", "X-Total-Count"))
+    },
+    errors=(400,),
+)
+@auth_required
+@user_rate_limit
+@provision_user
+def list_trash(user_id: str):
+    """List the tasks in the trash, latest deletion first, one page at a time."""
+    args = trash_query_schema.load(request.args)
+    query = trash_store.trash_query(user_id)
+    try:
+        after = decode_cursor(query, args["cursor"]) if args["cursor"] else None
+    except BadCursor as error:
+        raise ValidationError({"cursor": [str(error)]}) from None
+    page = trash_store.fetch_trash_page(user_id, args["limit"], after)
+    response = jsonify([trashed_task_json(task) for task in page.tasks])
+    response.headers["X-Total-Count"] = str(page.total)
+    if page.next_position:
+        cursor = encode_cursor(query, page.next_position)
+        next_url = link_url("trash.list_trash", user_id=user_id, limit=args["limit"], cursor=cursor)
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return response
+
+
+@bp.delete("")
+@documented(responses={204: success(description="Trash emptied")})
+@auth_required
+@user_rate_limit
+@provision_user
+def empty_trash(user_id: str):
+    """Delete every task in the trash for good."""
+    trash_store.empty_trash(user_id)
+    return no_content()
+
+
+@bp.post(f"{TASK_URL}/restore")
+@documented(responses={200: success("Task", headers=("ETag",))}, errors=(404,))
+@auth_required
+@user_rate_limit
+@provision_user
+def restore_task(user_id: str, task_id: int):
+    """Bring a task back from the trash, with a new ETag."""
+    task = trash_store.restore_task(user_id, task_id) or abort_not_in_trash()
+    return task_response(task)
+
+
+@bp.delete(TASK_URL)
+@documented(responses={204: success(description="Deleted for good")}, errors=(404,))
+@auth_required
+@user_rate_limit
+@provision_user
+def erase_task(user_id: str, task_id: int):
+    """Delete a task in the trash for good."""
+    if not trash_store.erase_task(user_id, task_id):
+        abort_not_in_trash()
+    return no_content()
+
+
+def abort_not_in_trash() -> NoReturn:
+    abort(404, "No such task in the trash.")

@@ -1,0 +1,36 @@
+"""Trash schemas (contract 4.7): the trash listing's parameters and its tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from marshmallow import Schema, fields, validate
+
+from ..pagination import CURSOR_MAX_LENGTH
+from .fields import UTCDateTime, rfc3339
+from .queries import QuerySchema
+from .tasks import LIST_LIMIT_MAX, TaskSchema, task_json
+
+
+class TrashQuerySchema(QuerySchema):
+    """Query parameters of ``GET /api/{user_id}/trash``."""
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=CURSOR_MAX_LENGTH))
+
+
+class TrashedTaskSchema(TaskSchema):
+    """A task in the trash: the task, and when it was deleted."""
+
+    deleted_at = UTCDateTime(dump_only=True)
+
+
+class DeletedCountSchema(Schema):
+    deleted = fields.Integer(metadata={"description": "Tasks moved to the trash.", "example": 3})
+
+
+def trashed_task_json(task: Mapping) -> dict:
+    return task_json(task) | {"deleted_at": rfc3339(task["deleted_at"])}
+
+
+trash_query_schema = TrashQuerySchema()
