@@ -39,7 +39,7 @@ def test_trailing_slash_is_404_not_a_redirect(client):
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("delete", "/api/alice/tasks", {"GET", "POST"}),
+        ("put", "/api/alice/tasks", {"GET", "POST", "DELETE"}),
         ("post", "/api/alice/tasks/1", {"GET", "PUT", "PATCH", "DELETE"}),
         ("get", "/api/alice/tasks/1/complete", {"PATCH"}),
         ("get", "/api/auth/login", {"POST"}),
