@@ -36,9 +36,15 @@ USER_ENDPOINTS = [
     ("get", "/api/{user}/tags", None),
     ("patch", "/api/{user}/tags/work", {"name": "job"}),
     ("delete", "/api/{user}/tags/work", None),
+    ("delete", "/api/{user}/tasks?status=completed", None),
+    ("get", "/api/{user}/trash", None),
+    ("delete", "/api/{user}/trash", None),
+    ("post", "/api/{user}/trash/{task}/restore", None),
+    ("delete", "/api/{user}/trash/{task}", None),
+    ("get", "/api/{user}/changes", None),
 ]
-# The endpoints of one task.
-TASK_ENDPOINTS = [endpoint for endpoint in USER_ENDPOINTS if "{task}" in endpoint[1]]
+# The endpoints of one live task.
+TASK_ENDPOINTS = [endpoint for endpoint in USER_ENDPOINTS if "/tasks/{task}" in endpoint[1]]
 
 
 def make_token(

@@ -79,6 +79,29 @@ def test_document_describes_tags_recurrence_and_reminders(client):
     assert "delete" in spec["paths"]["/api/{user_id}/tags/{name}"]
 
 
+def test_document_describes_the_trash_and_the_change_feed(client):
+    spec = client.get("/api/openapi.json").json
+    paths = spec["paths"]
+    assert {"get", "delete"} <= set(paths["/api/{user_id}/trash"])
+    assert "post" in paths["/api/{user_id}/trash/{task_id}/restore"]
+    assert "delete" in paths["/api/{user_id}/trash/{task_id}"]
+    clear = paths["/api/{user_id}/tasks"]["delete"]
+    (status,) = [parameter for parameter in clear["parameters"] if parameter["name"] == "status"]
+    assert status["required"] is True
+    assert status["schema"]["enum"] == ["completed"]
+    trashed = spec["components"]["schemas"]["TrashedTask"]["properties"]
+    assert "deleted_at" in trashed
+    changes = paths["/api/{user_id}/changes"]["get"]
+    assert {"since", "limit"} <= {parameter["name"] for parameter in changes["parameters"]}
+    assert {"200", "400", "410"} <= set(changes["responses"])
+    page = spec["components"]["schemas"]["Changes"]["properties"]
+    assert page["changes"]["items"]["oneOf"] == [
+        {"$ref": "#/components/schemas/Task"},
+        {"$ref": "#/components/schemas/Deletion"},
+    ]
+    assert {"next", "more"} <= set(page)
+
+
 def test_docs_page_is_served_from_the_package(client):
     page = client.get("/api/docs")
     assert page.status_code == 200

@@ -36,8 +36,17 @@ class DeletionSchema(Schema):
 class ChangesSchema(Schema):
     """A page of changes: each is a task (its latest state) or a deletion."""
 
-    changes = fields.List(
-        fields.Dict(), metadata={"description": "Tasks and deletions, oldest change first."}
+    changes = fields.Raw(
+        metadata={
+            "description": "Tasks (their latest state) and deletions, oldest change first.",
+            "type": "array",
+            "items": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Task"},
+                    {"$ref": "#/components/schemas/Deletion"},
+                ]
+            },
+        }
     )
     next = fields.String(metadata={"description": "Pass as since to read on (store it)."})
     more = fields.Boolean(metadata={"description": "false: up to date."})
