@@ -8,12 +8,15 @@ the due date range and the reminder poll read indexes too.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, text
 
+from taskapi.change_tokens import fingerprint
 from taskapi.extensions import db
+from taskapi.pagination import seal
 from taskapi.schemas.fields import rfc3339
 
 from .helpers import TEST_DATABASE_URL, bearer, empty_tables
@@ -61,18 +64,26 @@ def pg_app(migrated_app):
                 """
             )
         )
+        # Every task its own change number; one in fifty in the trash.
+        db.session.execute(
+            text(
+                "UPDATE tasks SET change_number = id, deleted_at = CASE WHEN id % 50 = 0 "
+                "THEN now() - (id % 40) * interval '1 day' END"
+            )
+        )
+        db.session.execute(text("UPDATE users SET change_number = 20000"))
         db.session.commit()
-        db.session.execute(text("ANALYZE users, tasks, task_tags"))
+        db.session.execute(text("ANALYZE users, tasks, task_tags, tombstones"))
         db.session.commit()
     yield app
     empty_tables(app)
 
 
-def captured_selects(app, request) -> list[tuple[str, dict]]:
+def captured_selects(app, request, start: str = "SELECT tasks.id") -> list[tuple[str, dict]]:
     statements = []
 
     def capture(_conn, _cursor, statement, parameters, _context, _many):
-        if statement.lstrip().startswith("SELECT tasks.id"):
+        if statement.lstrip().startswith(start):
             statements.append((statement, parameters))
 
     with app.app_context():
@@ -176,3 +187,47 @@ def test_the_reminder_poll_reads_the_remind_at_index_in_order(pg_app):
     nodes = plan_nodes(pg_app, statement, parameters)
     assert "Sort" not in {node["Node Type"] for node in nodes}
     assert "ix_tasks_user_id_remind_at_id" in {node.get("Index Name") for node in nodes}
+
+
+def plans_of(app, url: str) -> list[dict]:
+    """The plan nodes of every SELECT that ``url`` sends."""
+    client = app.test_client()
+
+    def request():
+        response = client.get(url, headers=bearer("user7"))
+        assert response.status_code == 200, response.json
+
+    statements = captured_selects(app, request, start="SELECT")
+    assert statements
+    return [
+        node
+        for statement, parameters in statements
+        for node in plan_nodes(app, statement, parameters)
+    ]
+
+
+def full_scans_of_tasks(nodes: list[dict]) -> list[dict]:
+    return [n for n in nodes if n["Node Type"] == "Seq Scan" and n["Relation Name"] == "tasks"]
+
+
+def test_an_incremental_poll_of_the_change_feed_reads_its_index(pg_app):
+    with pg_app.app_context():
+        token = seal([fingerprint("user7"), 19_900, 0, int(time.time())])
+    nodes = plans_of(pg_app, f"/api/user7/changes?since={token}")
+    assert full_scans_of_tasks(nodes) == []
+    assert "ix_tasks_user_id_change_number_id" in {node.get("Index Name") for node in nodes}
+
+
+def test_the_trash_reads_its_partial_index(pg_app):
+    nodes = plans_of(pg_app, "/api/user7/trash?limit=5")
+    assert full_scans_of_tasks(nodes) == []
+    assert "ix_tasks_user_id_deleted_at_id" in {node.get("Index Name") for node in nodes}
+
+
+def test_purge_trash_finds_expired_tasks_by_index(pg_app):
+    statement = (
+        "SELECT id FROM tasks WHERE deleted_at IS NOT NULL "
+        "AND deleted_at < now() - interval '30 days'"
+    )
+    nodes = plan_nodes(pg_app, statement, {})
+    assert "ix_tasks_deleted_at" in {node.get("Index Name") for node in nodes}
