@@ -7,8 +7,9 @@ generate_series (each with about two tags, half with a reminder), then times
 GET /api/heavy/tasks through the whole Flask stack (token check, query,
 count, JSON) for the first page and for a page 75,000 tasks deep, for
 several sort orders; then the first page with a tag filter, a due date range
-and the reminder poll, against the plain first page; and GET /api/heavy/tags.
-Drops the database at the end.
+and the reminder poll, against the plain first page; GET /api/heavy/tags;
+and the change feed: a poll that finds a few changes against one that finds
+none (contract 4.8). Drops the database at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from taskapi import create_app
+from taskapi.change_store import Position as FeedPosition
+from taskapi.change_tokens import encode_token
 from taskapi.extensions import db
 from taskapi.pagination import Position, TaskQuery, encode_cursor
 from taskapi.task_store import SORT_COLUMNS, TASKS
@@ -48,7 +51,7 @@ UNION ALL SELECT 'user' || n FROM generate_series(1, :others) AS n
 # 50 projects ("project-0" to "project-49", 2% each) on every task.
 SEED_TASKS = """
 INSERT INTO tasks (user_id, title, description, completed, due_at, priority,
-                   tags, remind_at, created_at, updated_at)
+                   tags, remind_at, created_at, updated_at, change_number)
 SELECT CASE WHEN n <= :heavy THEN 'heavy' ELSE 'user' || (n % :others + 1) END,
        'task ' || md5(n::text), 'description of task ' || n, n % 3 = 0,
        CASE WHEN n % 5 = 0 THEN NULL ELSE now() + (n % 400) * interval '1 hour' END,
@@ -58,9 +61,11 @@ SELECT CASE WHEN n <= :heavy THEN 'heavy' ELSE 'user' || (n % :others + 1) END,
            'project-' || (n / 7 % 50),
            CASE WHEN n % 10 = 1 THEN 'urgent' END], NULL))::text,
        CASE WHEN n % 2 = 0 THEN now() + (n % 200 - 100) * interval '1 hour' END,
-       now() - n * interval '1 second', now() - (n % 1000) * interval '1 minute'
+       now() - n * interval '1 second', now() - (n % 1000) * interval '1 minute', n
 FROM generate_series(1, :total) AS n
 """
+# Every task was written once, in order: each user's counter is past its tasks' numbers.
+SEED_COUNTERS = "UPDATE users SET change_number = :total"
 SEED_TAGS = """
 INSERT INTO task_tags (task_id, user_id, name, name_folded)
 SELECT id, user_id, name, lower(name) FROM tasks, json_array_elements_text(tags::json) AS name
@@ -99,6 +104,7 @@ def seed(database_url: str) -> None:
         connection.execute(text(SEED_USERS), params)
         connection.execute(text(SEED_TASKS), params)
         connection.execute(text(SEED_TAGS))
+        connection.execute(text(SEED_COUNTERS), params)
         # As autovacuum leaves a table after a bulk load: statistics, and the visibility
         # map that lets counts read indexes alone.
         connection.execute(text("VACUUM ANALYZE"))
@@ -164,6 +170,7 @@ def run(database_url: str) -> None:
         print(f"{sort:<14}{first[0]:>9.1f} / {first[1]:<5.1f}{deep[0]:>11.1f} / {deep[1]:<5.1f}")
     print(f"\nX-Total-Count alone (count of 100,000 rows): {count_ms[0]:.1f} ms median")
     filters(client, headers)
+    change_feed(app, client, headers)
     with app.app_context():
         db.engine.dispose()
 
@@ -207,6 +214,43 @@ def filters(client, headers: dict) -> None:
     median, p90 = timed(lambda: client.get("/api/heavy/tags", headers=headers))
     rows = sum(tag["count"] for tag in tags.json)
     print(f"\nGET /api/heavy/tags (53 tags, {rows:,} task_tags rows): {median:.1f} / {p90:.1f} ms")
+
+
+def change_feed(app, client, headers: dict) -> None:
+    """A poll of the change feed after a few changes, against a poll that finds none.
+
+    Both read one user's changes after a token through the feed's index; the
+    user has 100,000 tasks. The polls alternate, as the filters' do.
+    """
+    changed = 5
+    with app.app_context():
+        before = encode_token("heavy", FeedPosition(TOTAL_TASKS + 1, 0))
+    ids = [task["id"] for task in client.get("/api/heavy/tasks?limit=5", headers=headers).json]
+    for task_id in ids[:changed]:
+        response = client.patch(
+            f"/api/heavy/tasks/{task_id}", json={"priority": "high"}, headers=headers
+        )
+        assert response.status_code == 200, response.json
+    after = client.get(f"/api/heavy/changes?since={before}", headers=headers).json
+    assert len(after["changes"]) == changed and after["more"] is False, after
+    polls = {
+        f"{changed} changes": f"/api/heavy/changes?since={before}",
+        "no change": f"/api/heavy/changes?since={after['next']}",
+    }
+    assert client.get(polls["no change"], headers=headers).json["changes"] == []
+    samples: dict[str, list[float]] = {name: [] for name in polls}
+    for _ in range(RUNS * 3):
+        for name, url in polls.items():
+            started = time.perf_counter()
+            client.get(url, headers=headers)
+            samples[name].append((time.perf_counter() - started) * 1000)
+    first_sync = timed(lambda: client.get("/api/heavy/changes", headers=headers))
+    print(f"\nGET /api/heavy/changes?since=<token>, {RUNS * 3} runs each, alternating")
+    empty = summary(samples["no change"])[0]
+    for name in polls:
+        median, p90 = summary(samples[name])
+        print(f"{name:<26}{median:>9.1f} / {p90:<5.1f}  ratio {median / empty:.2f}")
+    print(f"first sync page (500 tasks, no since): {first_sync[0]:.1f} / {first_sync[1]:.1f} ms")
 
 
 def at(moment: datetime) -> str:

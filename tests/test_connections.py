@@ -69,3 +69,27 @@ def test_reads_send_no_begin_or_rollback(app, pg_client, create_task):
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert statements == ["SELECT"]
+
+
+def test_a_create_and_an_edit_are_still_one_statement_each(app, pg_client, create_task):
+    """The change number is taken in the same statement (a CTE): no extra round trip."""
+    task = create_task()
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        created = pg_client.post("/api/alice/tasks", json={"title": "x"}, headers=bearer())
+        edited = pg_client.patch(
+            f"/api/alice/tasks/{task['id']}", json={"title": "y"}, headers=bearer()
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert (created.status_code, edited.status_code) == (201, 200)
+    assert len(statements) == 2, statements
+    assert all("UPDATE users SET change_number" in statement for statement in statements)
+    assert statements[0].lstrip().startswith("WITH")
