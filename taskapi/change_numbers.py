@@ -4,8 +4,8 @@ Every write of a user's tasks takes the user's next change number, and the
 rows it writes (tasks, and tombstones of erased tasks) carry it. The counter
 is ``users.change_number``, taken by ``UPDATE users SET change_number =
 change_number + 1 ... RETURNING change_number`` in the same transaction as
-the write; on PostgreSQL, a write that is one statement takes it in that
-statement (a CTE), so a create stays one round trip.
+the write; on PostgreSQL in the statement of the write itself (a CTE), so a
+create stays one round trip.
 
 Why the feed never skips a change: that UPDATE locks the user's row until the
 write's transaction ends. Another write of the same user waits for the lock
@@ -23,9 +23,10 @@ commit: numbers are in commit order there too.
 
 The price is that one user's writes run one at a time (different users'
 never wait for each other). A transaction takes the lock before any lock on
-the user's tasks (the first write in it claims the number, and ``claim`` is
-called first where a transaction locks tasks before writing), so two writes
-of one user never deadlock. Rows written by one transaction share its number;
+the user's tasks (its first write claims the number, bumping the counter
+before it locks the task it writes, and ``claim`` is called first where a
+transaction locks tasks before writing), so two writes of one user never
+deadlock. Rows written by one transaction share its number;
 the feed orders by (change number, task id).
 """
 
@@ -84,13 +85,20 @@ def claim(user_id: str) -> int:
 def run_stamped(user_id: str, statement: Insert | Update, parameters=None) -> list[RowMapping]:
     """Execute ``statement`` (with RETURNING) with ``change_number`` set to the user's next.
 
-    In a transaction, the transaction's number. Alone on PostgreSQL, one
-    statement that takes the number in a CTE; alone on SQLite, a transaction
-    of the two statements (local, so no round trip to speak of).
+    On PostgreSQL, a write that takes the number takes it in the same
+    statement (a CTE): no extra round trip, alone or first in a transaction.
+    Later writes of the transaction reuse the number. On SQLite, the number
+    comes from a statement of its own before the write, in one transaction
+    (local, so no round trip to speak of).
     """
-    if transaction_state() is None and db.engine.dialect.name == "postgresql":
+    claimed = transaction_state()
+    numbers = claimed.setdefault(CLAIMED, {}) if claimed is not None else {}
+    if user_id not in numbers and db.engine.dialect.name == "postgresql":
         parameters = (parameters or {}) | {"counter_user_id": user_id}
-        return rows_of(with_next_number(statement), parameters)
+        rows = rows_of(with_next_number(statement), parameters)
+        if claimed is not None and rows and "change_number" in rows[0]:
+            numbers[user_id] = rows[0]["change_number"]
+        return rows
     with atomic():  # joins the current transaction, if any
         return rows_of(statement.values(change_number=claim(user_id)), parameters)
 
