@@ -72,35 +72,41 @@ def page_statement(include_deletions: bool):
     )
     if not include_deletions:
         tasks = tasks.where(LIVE)
-    parts = [in_feed_order(tasks, TASKS.c.change_number, TASKS.c.id).subquery().select()]
+    changes = in_feed_order(tasks, TASKS.c.change_number, TASKS.c.id).subquery().select()
     if include_deletions:
-        # A tombstone as a row of the tasks' shape: its id, owner, number and
-        # deleted_at; nulls for the rest.
-        kept = {
-            "id": TOMBSTONES.c.task_id,
-            "user_id": TOMBSTONES.c.user_id,
-            "deleted_at": TOMBSTONES.c.deleted_at,
-            "change_number": TOMBSTONES.c.change_number,
-        }
-        columns = [
-            kept[column.name].label(column.name)
-            if column.name in kept
-            else cast(null(), column.type).label(column.name)
-            for column in READ_COLUMNS
-        ]
-        tombstones = select(*columns).where(
-            TOMBSTONES.c.user_id == user_id,
-            after(TOMBSTONES.c.change_number, TOMBSTONES.c.task_id),
-        )
-        ordered = in_feed_order(tombstones, TOMBSTONES.c.change_number, TOMBSTONES.c.task_id)
-        parts.append(ordered.subquery().select())
-    changes = parts[0].union_all(*parts[1:]).subquery("changes") if len(parts) > 1 else None
-    changes = changes if changes is not None else parts[0].subquery("changes")
+        changes = changes.union_all(tombstone_page(user_id))
+    changes = changes.subquery("changes")
     return (
         select(USERS.c.change_number.label("horizon"), changes)
         .select_from(USERS.outerjoin(changes, true()))
         .where(USERS.c.id == user_id)
     )
+
+
+def tombstone_page(user_id):
+    """The user's tombstones after the position, as rows of the tasks' shape.
+
+    A tombstone has an id, an owner, a number and ``deleted_at``; the other
+    columns are null.
+    """
+    kept = {
+        "id": TOMBSTONES.c.task_id,
+        "user_id": TOMBSTONES.c.user_id,
+        "deleted_at": TOMBSTONES.c.deleted_at,
+        "change_number": TOMBSTONES.c.change_number,
+    }
+    columns = [
+        kept[column.name].label(column.name)
+        if column.name in kept
+        else cast(null(), column.type).label(column.name)
+        for column in READ_COLUMNS
+    ]
+    tombstones = select(*columns).where(
+        TOMBSTONES.c.user_id == user_id,
+        after(TOMBSTONES.c.change_number, TOMBSTONES.c.task_id),
+    )
+    ordered = in_feed_order(tombstones, TOMBSTONES.c.change_number, TOMBSTONES.c.task_id)
+    return ordered.subquery().select()
 
 
 FIRST_SYNC = page_statement(include_deletions=False)
