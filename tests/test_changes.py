@@ -7,7 +7,9 @@ a reader follows the feed) is in tests/test_change_feed_concurrency.py.
 from __future__ import annotations
 
 import base64
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -224,3 +226,41 @@ def test_tokens_reveal_nothing_of_tasks(client, create_task):
     assert b"alice" not in raw
     create_task(title="x" * 200)
     assert len(poll(client)["next"]) == len(token)
+
+
+def test_a_reader_misses_nothing_while_threads_write_on_either_database(app, client):
+    """In-process, on SQLite too: its single writer orders the change numbers by commit."""
+
+    def write(n: int) -> None:
+        writer = app.test_client()
+        created = writer.post(URL, json={"title": f"t{n}", "tags": ["x"]}, headers=bearer())
+        assert created.status_code == 201, created.json
+        task_id = created.json["id"]
+        writer.patch(f"{URL}/{task_id}", json={"title": f"t{n} edited"}, headers=bearer())
+        if n % 3 == 0:
+            writer.delete(f"{URL}/{task_id}", headers=bearer())
+        if n % 6 == 0:
+            writer.post(f"/api/alice/trash/{task_id}/restore", headers=bearer())
+        if n % 5 == 0:
+            writer.patch(f"{URL}/{task_id}/complete", headers=bearer())
+
+    state: dict = {}
+    token = follow(client)[1]
+    done = threading.Event()
+
+    def read() -> None:
+        nonlocal token
+        reader = app.test_client()
+        while not done.is_set():
+            changes, token = follow(reader, token, limit=3)
+            apply(state, changes)
+
+    reader_thread = threading.Thread(target=read)
+    reader_thread.start()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(write, range(60)))
+    done.set()
+    reader_thread.join()
+    changes, token = follow(client, token)
+    assert apply(state, changes) == current_tasks(client)
+    assert len(state) == 50  # 20 trashed (every third), 10 of them restored (every sixth)
