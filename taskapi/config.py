@@ -84,6 +84,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "JWT_JWKS_FAILURE_COOLDOWN": parse_seconds(environ, "JWT_JWKS_FAILURE_COOLDOWN", 30),
         # Longest a statement (lock waits included) may run; 0 turns the limit off.
         "DATABASE_STATEMENT_TIMEOUT": parse_seconds(environ, "DATABASE_STATEMENT_TIMEOUT", 5),
+        # PostgreSQL connections each worker keeps (a gevent worker serves many
+        # requests at once; beyond this many, a request waits for one to come free).
+        "DATABASE_POOL_SIZE": parse_int(environ, "DATABASE_POOL_SIZE", 10, minimum=1),
         "CORS_ORIGINS": parse_origins(environ.get("CORS_ORIGINS", default_origins), warnings),
         # RATELIMIT_DEFAULT would be Flask-Limiter's limit for every route, so the
         # contract's variables are read into names of our own.
