@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from functools import wraps
 
 from flask import Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter, WindowStats
 from werkzeug.exceptions import TooManyRequests
 
 from .errors import problem
@@ -35,6 +36,39 @@ log = logging.getLogger("taskapi.limits")
 STORAGE_RETRY_SECONDS = 30
 # A Redis that does not answer must not hold requests up.
 STORAGE_SOCKET_TIMEOUT = 1.0
+# Windows that ended are dropped from memory this often.
+PURGE_EVERY_SECONDS = 10
+
+
+class MemoryWindows:
+    """Fixed windows in this process's memory: per key, when its window ends and its count.
+
+    What ``FixedWindowRateLimiter`` over ``limits``' MemoryStorage does, without
+    that storage's expiry thread (started again every 10 ms under load) and
+    per-key locks: ended windows are dropped every few seconds instead.
+    """
+
+    def __init__(self):
+        self.windows: dict[str, list] = {}  # key -> [ends_at, count]
+        self.lock = threading.Lock()
+        self.next_purge = time.time() + PURGE_EVERY_SECONDS
+
+    def hit(self, limit: RateLimitItem, *identifiers: str) -> bool:
+        key = limit.key_for(*identifiers)
+        now = time.time()
+        with self.lock:
+            if now >= self.next_purge:
+                self.windows = {k: w for k, w in self.windows.items() if w[0] > now}
+                self.next_purge = now + PURGE_EVERY_SECONDS
+            window = self.windows.get(key)
+            if window is None or window[0] <= now:
+                window = self.windows[key] = [now + limit.get_expiry(), 0]
+            window[1] += 1
+            return window[1] <= limit.amount
+
+    def get_window_stats(self, limit: RateLimitItem, *identifiers: str) -> WindowStats:
+        ends_at, count = self.windows.get(limit.key_for(*identifiers), (time.time(), 0))
+        return WindowStats(ends_at, max(0, limit.amount - count))
 
 
 class RateLimits:
@@ -43,17 +77,18 @@ class RateLimits:
     def __init__(self, storage_uri: str, prefix: str, limits: dict[str, list[RateLimitItem]]):
         self.prefix = prefix
         self.limits = limits
-        self.storage: Storage = (
-            MemoryStorage()
-            if storage_uri.startswith("memory://")
-            else storage_from_string(
+        self.storage: Storage | None = None
+        self.storage_errors: type[Exception] | tuple = ()
+        self.counter: MemoryWindows | FixedWindowRateLimiter = MemoryWindows()
+        if not storage_uri.startswith("memory://"):
+            self.storage = storage_from_string(
                 storage_uri,
                 socket_timeout=STORAGE_SOCKET_TIMEOUT,
                 socket_connect_timeout=STORAGE_SOCKET_TIMEOUT,
             )
-        )
-        self.counter = FixedWindowRateLimiter(self.storage)
-        self.fallback = FixedWindowRateLimiter(MemoryStorage())
+            self.storage_errors = self.storage.base_exceptions
+            self.counter = FixedWindowRateLimiter(self.storage)
+        self.fallback = MemoryWindows()
         self.storage_failed_at = -math.inf
 
     def hit(self, config_key: str, scope: str, key: str) -> int | None:
@@ -65,13 +100,13 @@ class RateLimits:
                 if counter.hit(limit, self.prefix, scope, key):
                     continue
                 reset_at = counter.get_window_stats(limit, self.prefix, scope, key).reset_time
-            except self.storage.base_exceptions as error:
+            except self.storage_errors as error:
                 self.storage_failed(error)
                 return self.hit(config_key, scope, key)
             return max(1, math.ceil(reset_at - time.time()))
         return None
 
-    def current_counter(self) -> FixedWindowRateLimiter:
+    def current_counter(self) -> MemoryWindows | FixedWindowRateLimiter:
         if time.monotonic() - self.storage_failed_at < STORAGE_RETRY_SECONDS:
             return self.fallback
         return self.counter
@@ -85,6 +120,8 @@ class RateLimits:
         )
 
     def reachable(self) -> bool:
+        if self.storage is None:
+            return True
         try:
             return self.storage.check()
         except Exception:
@@ -140,7 +177,7 @@ def init_limits(app: Flask) -> None:
         {key: parse_many(app.config[key]) for key in ("TASKS_RATE_LIMIT", "AUTH_RATE_LIMIT")},
     )
     app.extensions["taskapi.limits"] = limits
-    if not isinstance(limits.storage, MemoryStorage) and not limits.reachable():
+    if not limits.reachable():
         app.logger.warning(
             "configuration: RATELIMIT_STORAGE_URI cannot be reached; until it can, each "
             "worker counts rate limits in its own memory."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -173,3 +174,16 @@ def test_auth_limit_counts_the_forwarded_address_behind_a_trusted_proxy(
         return client.post("/api/auth/login", json=body, headers=headers).status_code
 
     assert [login("203.0.113.1"), login("203.0.113.1"), login("203.0.113.2")] == [401, 429, 401]
+
+
+def test_a_new_window_starts_a_new_count(app, database_url, make_app):
+    client = make_app(database_url, RATELIMIT_ENABLED=True, TASKS_RATE_LIMIT="2 per second")
+    client = client.test_client()
+    for _ in range(2):
+        statuses = [client.get("/api/alice/tasks", headers=bearer()).status_code for _ in range(3)]
+        if statuses == [200, 200, 429]:
+            break  # else a window ended between two of the requests: once more
+    assert statuses == [200, 200, 429]
+    assert client.get("/api/alice/tasks", headers=bearer()).headers["Retry-After"] == "1"
+    time.sleep(1.05)
+    assert client.get("/api/alice/tasks", headers=bearer()).status_code == 200
