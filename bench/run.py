@@ -293,11 +293,17 @@ def redis_answers() -> bool:
         return False
 
 
+def worker_class() -> str:
+    """gunicorn.conf.py's, unless GUNICORN_CMD_ARGS (read by gunicorn too) says otherwise."""
+    override = re.search(r"(?:-k|--worker-class)[ =](\S+)", os.environ.get("GUNICORN_CMD_ARGS", ""))
+    return override.group(1) if override else "gevent"
+
+
 def report(results: dict, memory: dict, configurations: list[str], args) -> None:
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     lines = [
         f"wrk -t2 -c{args.connections} -d{args.duration}s, median of {args.rounds} "
-        f"alternating runs, gunicorn {workers} gevent workers, PostgreSQL 15, "
+        f"alternating runs, gunicorn {workers} workers ({worker_class()}), PostgreSQL 15, "
         f"{os.cpu_count()} cores",
     ]
     for name in configurations:
