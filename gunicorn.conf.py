@@ -2,14 +2,21 @@
 
 Without ``PORT`` (local ``make run``) the server listens on 127.0.0.1:8000 only;
 with it (a PaaS) on every interface, as the platform's router expects.
+
+Each worker is a gevent worker: it serves many connections at once, so idle
+or slow clients (a connection that sends nothing, headers a byte at a time)
+hold only themselves up. docs/performance.md has the measurements that chose
+it over sync and gthread workers.
 """
 
-import gc
 import os
 
 _port = os.environ.get("PORT")
 bind = f"0.0.0.0:{_port}" if _port else "127.0.0.1:8000"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gevent"
+# Connections one worker holds open at once; beyond them, the kernel's backlog.
+worker_connections = 1000
 # A request may wait up to 10 s for a database connection; leave room beyond that.
 timeout = 30
 graceful_timeout = 20
@@ -21,12 +28,22 @@ limit_request_line = 8190
 # Let the platform's router's X-Forwarded-* through only from itself.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-# Import the app once in the master; workers share its memory copy-on-write.
-# create_app() opens no connections, so nothing is shared that must not be.
-preload_app = True
+# Each worker imports the app itself, after gevent has patched the standard
+# library: locks, sockets and the database pool made before the patch would
+# block the whole worker instead of one request (gunicorn discourages
+# preload_app with gevent for this reason).
+preload_app = False
+
+# gunicorn 27 opens a control socket at ~/.gunicorn/gunicorn.ctl by default,
+# shared by every instance started from the same home: the last one started
+# takes it over, and `gunicornc` then drives an instance it did not mean to.
+# Signals (HUP, TERM, TTIN/TTOU) do all we need.
+control_socket_disable = True
 
 
-def pre_fork(server, worker):
-    # Objects that exist now are never collected: the collector must not write
-    # to (and so copy) the pages the workers share with the master.
-    gc.freeze()
+def post_fork(server, worker):
+    if server.cfg.worker_class_str == "gevent":
+        # psycopg2 waits on its sockets through gevent: a query blocks its request only.
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()

@@ -1,9 +1,12 @@
 """A framework-free WSGI app doing the same work as taskapi, for `make bench`.
 
 It verifies the HS256 token, checks the user id against the URL, runs the
-same SQL through psycopg2 (one autocommit connection per worker) and answers
-with json.dumps: the ceiling that a framework can approach. Only the three
-benchmarked routes exist; errors are bare.
+same SQL through psycopg2 (autocommit connections, one per request in
+flight, kept for the next) and answers with json.dumps: the ceiling that a
+framework can approach. Only the three benchmarked routes exist; errors are
+bare. Under gevent workers one worker serves several requests at once, and a
+psycopg2 connection runs one query at a time: hence a free list, not a
+single connection.
 
 Run: gunicorn -c gunicorn.conf.py bench.baseline:app
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import contextmanager
 from datetime import UTC
 
 import jwt
@@ -34,15 +38,20 @@ CREATE_SQL = (
     f"RETURNING {COLUMNS}, version"
 )
 
-_connection = None
+_free: list = []
 
 
+@contextmanager
 def connection():
-    global _connection
-    if _connection is None or _connection.closed:
-        _connection = psycopg2.connect(DATABASE_URL, connect_timeout=10)
-        _connection.autocommit = True
-    return _connection
+    """A connection of this request's own (no lock: greenlets switch only on I/O)."""
+    conn = _free.pop() if _free else None
+    if conn is None or conn.closed:
+        conn = psycopg2.connect(DATABASE_URL, connect_timeout=10)
+        conn.autocommit = True
+    try:
+        yield conn
+    finally:
+        _free.append(conn)
 
 
 def stamp(value):
@@ -88,7 +97,7 @@ def app(environ, start_response):
         return respond(start_response, "403 Forbidden", {"status": 403})
 
     method = environ["REQUEST_METHOD"]
-    with connection().cursor() as cursor:
+    with connection() as conn, conn.cursor() as cursor:
         if method == "GET" and task_id is None:
             cursor.execute(LIST_SQL, {"user": user_id})
             rows = cursor.fetchall()

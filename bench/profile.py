@@ -1,10 +1,12 @@
 """Profile one scenario of the hot path in-process with pyinstrument.
 
-Usage: .venv/bin/python bench/profile.py {list,get,create} [REQUESTS] [--time-only]
+Usage: .venv/bin/python bench/profile.py {list,get,create} [REQUESTS] [--time-only] [--limits-off]
 
-Runs the real app (production settings, PostgreSQL in a fresh database)
-through Flask's test client, so the profile shows framework, auth, ORM,
-serialisation and logging cost without the network and gunicorn.
+Runs the real app (the production configuration of `make bench`: limits on
+with the in-memory store, CORS, an Origin on every request, access logs on;
+PostgreSQL in a fresh database) through Flask's test client, so the profile
+shows framework, auth, limits, ORM, serialisation and logging cost without
+the network and gunicorn. The log lines go to /dev/null.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyinstrument import Profiler
 
-from bench.run import SECRET, seed
+from bench.run import ORIGIN, PRODUCTION, SECRET, seed
 from taskapi import create_app
 from taskapi.testing import fresh_postgres_database
 
@@ -35,14 +37,16 @@ def main(scenario: str, requests: int) -> None:
         }
         users, _writers = seed(database_url, env)
         os.environ.update(
-            {key: env[key] for key in ("DATABASE_URL", "BETTER_AUTH_SECRET", "APP_ENV")}
-            | {"RATELIMIT_ENABLED": "false"}
+            {key: env[key] for key in ("DATABASE_URL", "BETTER_AUTH_SECRET")}
+            | PRODUCTION
+            | {"RATELIMIT_STORAGE_URI": "memory://"}
+            | ({"RATELIMIT_ENABLED": "false"} if "--limits-off" in sys.argv else {})
         )
         app = create_app()
         logging.getLogger("taskapi").handlers[0].stream = open(os.devnull, "w")  # noqa: SIM115
         client = app.test_client()
         user = users[0]
-        headers = {"Authorization": f"Bearer {user['token']}"}
+        headers = {"Authorization": f"Bearer {user['token']}", "Origin": ORIGIN}
         url = f"/api/{user['id']}/tasks"
         calls = {
             "list": lambda: client.get(url, headers=headers),
@@ -65,7 +69,7 @@ def main(scenario: str, requests: int) -> None:
             with profiler:
                 for _ in range(requests):
                     call()
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
+            print(profiler.output_text(unicode=True, color=False, show_all="--all" in sys.argv))
         with app.app_context():
             from taskapi.extensions import db
 

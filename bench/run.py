@@ -1,14 +1,24 @@
 """`make bench`: taskapi against a framework-free baseline, under gunicorn and wrk.
 
 Creates a fresh PostgreSQL database, migrates it with the CLI, seeds 20 users
-x 50 tasks, then serves taskapi (wsgi:app) and bench/baseline.py with the
-same gunicorn settings (gunicorn.conf.py) and drives each with wrk over
-loopback: list, get-one and create, 16 connections, --duration seconds each,
-alternating the two servers for --rounds rounds. Prints the median
-requests/s, its p50/p90/p99 latency, the service/baseline ratios, and the
-memory of every worker. Drops the database at the end.
+x 50 tasks, then serves bench/baseline.py and taskapi (wsgi:app) in each
+configuration with the same gunicorn settings (gunicorn.conf.py) and drives
+each with wrk over loopback: list, get-one and create, 16 connections,
+--duration seconds each, alternating all the servers for --rounds rounds.
+
+The configurations are what production runs: APP_ENV=production, rate limits
+on (a limit no run reaches, so every request still does the bookkeeping)
+with the in-memory store, then with Redis; access logs on and written (to
+bench/results/*.log); CORS_ORIGINS set, and every request sending an Origin;
+BETTER_AUTH_URL set (its JWKS is never fetched: the bench's tokens are HS256,
+verified with the shared secret). Then the same with limits off, labelled.
+
+Prints the median requests/s, its p50/p90/p99 latency, the service/baseline
+ratios, and the memory of every worker after the run. Drops the database at
+the end.
 
 Usage: .venv/bin/python bench/run.py [--duration 10] [--connections 16] [--rounds 3]
+       [--configurations memory,redis,off]
 """
 
 from __future__ import annotations
@@ -24,10 +34,11 @@ import sys
 import time
 import urllib.request
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import jwt
+import redis
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,6 +51,23 @@ SECRET = "bench-secret-" + "b" * 60
 USERS = 20
 TASKS_PER_USER = 50
 SCENARIOS = ("list", "get", "create")
+ORIGIN = "https://app.example.com"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+PRODUCTION = {
+    "APP_ENV": "production",
+    "RATELIMIT_ENABLED": "true",
+    # Far above what wrk sends per user (some 10,000 a minute): no 429s.
+    "RATELIMIT_DEFAULT": "100000000 per minute",
+    "CORS_ORIGINS": ORIGIN,
+    # Nothing listens there; HS256 tokens never need it.
+    "BETTER_AUTH_URL": "http://127.0.0.1:9",
+    "LOG_LEVEL": "INFO",
+}
+CONFIGURATIONS = {
+    "memory": ("production, limits on, in-memory store", {"RATELIMIT_STORAGE_URI": "memory://"}),
+    "redis": ("production, limits on, Redis store", {"RATELIMIT_STORAGE_URI": REDIS_URL}),
+    "off": ("production, limits OFF (for comparison)", {"RATELIMIT_ENABLED": "false"}),
+}
 
 LUA = """
 local users = %(users)s
@@ -48,7 +76,7 @@ local counter = 0
 request = function()
   counter = counter + 1
   local user = users[(counter %% #users) + 1]
-  local headers = {["Authorization"] = "Bearer " .. user.token}
+  local headers = {["Authorization"] = "Bearer " .. user.token, ["Origin"] = "%(origin)s"}
   if scenario == "list" then
     return wrk.format("GET", "/api/" .. user.id .. "/tasks", headers)
   elseif scenario == "get" then
@@ -196,83 +224,116 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="median of this many runs")
     parser.add_argument(
+        "--configurations",
+        default=",".join(CONFIGURATIONS),
+        help=f"comma-separated, of: {', '.join(CONFIGURATIONS)}",
+    )
+    parser.add_argument(
         "--server",
         default=os.environ.get(
             "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
     args = parser.parse_args()
+    configurations = [name.strip() for name in args.configurations.split(",") if name.strip()]
+    unknown = set(configurations) - set(CONFIGURATIONS)
+    if unknown:
+        parser.error(f"unknown configurations: {', '.join(sorted(unknown))}")
+    if "redis" in configurations and not redis_answers():
+        print(f"! Redis does not answer at {REDIS_URL}: the Redis configuration is skipped")
+        configurations.remove("redis")
     RESULTS.mkdir(parents=True, exist_ok=True)
 
     with fresh_postgres_database(args.server, prefix="taskapi_bench") as database_url:
         env = {
             **os.environ,
-            "APP_ENV": "production",
             "DATABASE_URL": database_url,
             "BETTER_AUTH_SECRET": SECRET,
-            # wrk sends thousands of requests per user; limits would answer 429.
-            "RATELIMIT_ENABLED": "false",
             "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+            **PRODUCTION,
         }
         readers, writers = seed(database_url, env)
         for scenario in SCENARIOS:
             # Creates go to users of their own, so the lists read stay at 50 tasks.
             users = writers if scenario == "create" else readers
             (RESULTS / f"{scenario}.lua").write_text(
-                LUA % {"users": lua_table(users), "scenario": scenario}
+                LUA % {"users": lua_table(users), "scenario": scenario, "origin": ORIGIN}
             )
         runs: dict = {}
-        with (
-            gunicorn("wsgi:app", env, RESULTS / "taskapi.log") as (ours, ours_process),
-            gunicorn("bench.baseline:app", env, RESULTS / "baseline.log") as (base, base_process),
-        ):
-            # Rounds alternate the two servers, so drift on the machine hits both alike.
+        memory: dict = {}
+        with ExitStack() as servers:
+            urls = {
+                "baseline": servers.enter_context(
+                    gunicorn("bench.baseline:app", env, RESULTS / "baseline.log")
+                )
+            }
+            for name in configurations:
+                urls[name] = servers.enter_context(
+                    gunicorn("wsgi:app", env | CONFIGURATIONS[name][1], RESULTS / f"{name}.log")
+                )
+            # Rounds alternate the servers, so drift on the machine hits all alike.
             for _round in range(args.rounds):
                 for scenario in SCENARIOS:
-                    for name, url in (("taskapi", ours), ("baseline", base)):
+                    for name, (url, _process) in urls.items():
                         result = run_wrk(
                             url, RESULTS / f"{scenario}.lua", args.duration, args.connections
                         )
                         runs.setdefault((name, scenario), []).append(result)
-            memory = {
-                "taskapi": [memory_mb(pid) for pid in worker_pids(ours_process.pid)],
-                "baseline": [memory_mb(pid) for pid in worker_pids(base_process.pid)],
-            }
+            for name, (_url, process) in urls.items():
+                memory[name] = [memory_mb(pid) for pid in worker_pids(process.pid)]
         results = {key: median_run(values) for key, values in runs.items()}
 
-    report(results, memory, args)
+    report(results, memory, configurations, args)
 
 
-def report(results: dict, memory: dict, args) -> None:
+def redis_answers() -> bool:
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError:
+        return False
+
+
+def worker_class() -> str:
+    """gunicorn.conf.py's, unless GUNICORN_CMD_ARGS (read by gunicorn too) says otherwise."""
+    override = re.search(r"(?:-k|--worker-class)[ =](\S+)", os.environ.get("GUNICORN_CMD_ARGS", ""))
+    return override.group(1) if override else "gevent"
+
+
+def report(results: dict, memory: dict, configurations: list[str], args) -> None:
+    workers = os.environ.get("WEB_CONCURRENCY", "2")
     lines = [
         f"wrk -t2 -c{args.connections} -d{args.duration}s, median of {args.rounds} "
-        "alternating runs, gunicorn "
-        f"{os.environ.get('WEB_CONCURRENCY', '2')} sync workers, PostgreSQL 15, "
+        f"alternating runs, gunicorn {workers} workers ({worker_class()}), PostgreSQL 15, "
         f"{os.cpu_count()} cores",
-        "",
-        f"{'scenario':<8} {'taskapi req/s':>14} {'baseline req/s':>15} {'ratio':>6}   "
-        f"{'taskapi p50/p90/p99 ms':>23}   {'baseline p50/p90/p99 ms':>24} {'p99 x':>6}",
     ]
-    for scenario in SCENARIOS:
-        ours, base = results[("taskapi", scenario)], results[("baseline", scenario)]
-        lines.append(
-            f"{scenario:<8} {ours['rps']:>14.0f} {base['rps']:>15.0f} "
-            f"{ours['rps'] / base['rps']:>6.2f}   "
-            f"{ours['p50']:>7.1f}/{ours['p90']:>6.1f}/{ours['p99']:>7.1f}   "
-            f"{base['p50']:>8.1f}/{base['p90']:>6.1f}/{base['p99']:>7.1f} "
-            f"{ours['p99'] / base['p99']:>6.2f}"
-        )
-        for name, result in (("taskapi", ours), ("baseline", base)):
-            if result["non_2xx"] or result["socket_errors"]:
-                lines.append(
-                    f"  ! {name}: {result['non_2xx']} non-2xx, socket errors: "
-                    f"{result['socket_errors'] or 'none'}"
-                )
+    for name in configurations:
+        lines += [
+            "",
+            CONFIGURATIONS[name][0],
+            f"{'scenario':<8} {'taskapi req/s':>14} {'baseline req/s':>15} {'ratio':>6}   "
+            f"{'taskapi p50/p90/p99 ms':>23}   {'baseline p50/p90/p99 ms':>24} {'p99 x':>6}",
+        ]
+        for scenario in SCENARIOS:
+            ours, base = results[(name, scenario)], results[("baseline", scenario)]
+            lines.append(
+                f"{scenario:<8} {ours['rps']:>14.0f} {base['rps']:>15.0f} "
+                f"{ours['rps'] / base['rps']:>6.2f}   "
+                f"{ours['p50']:>7.1f}/{ours['p90']:>6.1f}/{ours['p99']:>7.1f}   "
+                f"{base['p50']:>8.1f}/{base['p90']:>6.1f}/{base['p99']:>7.1f} "
+                f"{ours['p99'] / base['p99']:>6.2f}"
+            )
+            for server, result in ((name, ours), ("baseline", base)):
+                if result["non_2xx"] or result["socket_errors"]:
+                    lines.append(
+                        f"  ! {server}: {result['non_2xx']} non-2xx, socket errors: "
+                        f"{result['socket_errors'] or 'none'}"
+                    )
     lines.append("")
-    for name, workers in memory.items():
+    lines.append("workers after the run, peak RSS / private memory:")
+    for name, measured in memory.items():
         lines.append(
-            f"{name} workers, peak RSS / private memory: "
-            + ", ".join(f"{w['peak_rss']:.1f} / {w['private']:.1f} MB" for w in workers)
+            f"  {name:<9} "
+            + ", ".join(f"{w['peak_rss']:.1f} / {w['private']:.1f} MB" for w in measured)
         )
     text_report = "\n".join(lines)
     print(text_report)

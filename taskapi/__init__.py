@@ -19,6 +19,7 @@ from .errors import register_error_handlers
 from .limits import init_limits
 from .request_log import init_request_log
 from .routing import init_routing
+from .sessions import init_sessions
 from .users import init_users
 
 
@@ -59,6 +60,7 @@ def trust_proxies(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    init_sessions(app)
     init_request_log(app)
     for warning in config_warnings(app.config):
         app.logger.warning("configuration: %s", warning)

@@ -86,23 +86,20 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "DATABASE_STATEMENT_TIMEOUT": parse_seconds(environ, "DATABASE_STATEMENT_TIMEOUT", 5),
         # Days a task stays in the trash, and a change-feed token stays valid (contract 4.7, 4.8).
         "TRASH_RETENTION_DAYS": parse_int(environ, "TRASH_RETENTION_DAYS", 30, minimum=1),
+        # PostgreSQL connections each worker keeps (a gevent worker serves many
+        # requests at once; beyond this many, a request waits for one to come free).
+        "DATABASE_POOL_SIZE": parse_int(environ, "DATABASE_POOL_SIZE", 10, minimum=1),
         "CORS_ORIGINS": parse_origins(environ.get("CORS_ORIGINS", default_origins), warnings),
-        # RATELIMIT_DEFAULT would be Flask-Limiter's limit for every route, so the
-        # contract's variables are read into names of our own.
+        # The contract's names for the limits, read into names of our own (taskapi.limits).
         "TASKS_RATE_LIMIT": parse_limit(environ, "RATELIMIT_DEFAULT", "600 per minute"),
         "AUTH_RATE_LIMIT": parse_limit(environ, "RATELIMIT_AUTH", "10 per minute"),
         "RATELIMIT_ENABLED": parse_bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
+        # The counters' keys start with it (several apps can share one Redis).
+        "RATELIMIT_KEY_PREFIX": "taskapi",
         # gunicorn reads it too (gunicorn.conf.py); here for the warning below.
         "WEB_CONCURRENCY": parse_int(environ, "WEB_CONCURRENCY", 2, minimum=1),
-        # Flask-Limiter's own. No X-RateLimit-* or Retry-After on every response:
-        # Retry-After belongs to 429 and 503 only (taskapi.limits adds it to 429).
-        # If Redis is unreachable, count in memory rather than fail requests.
-        "RATELIMIT_HEADERS_ENABLED": False,
-        "RATELIMIT_KEY_PREFIX": "taskapi",
         "CONFIG_WARNINGS": warnings,
-        "RATELIMIT_SWALLOW_ERRORS": True,
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     }
 
 
@@ -230,8 +227,8 @@ def parse_public_url(raw: str) -> str | None:
 
 
 def parse_limit(environ: Mapping[str, str], name: str, default: str) -> str:
-    """A Flask-Limiter limit string ("600 per minute"); refused when it does not parse
-    (Flask-Limiter would otherwise skip it at request time: no limit at all)."""
+    """A limit in Flask-Limiter's notation ("600 per minute"); refused when it does not
+    parse (a limit that cannot be read must not mean no limit at all)."""
     raw = environ.get(name, "").strip() or default
     try:
         if parse_many(raw):

@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from .extensions import db
 
 CONNECT_TIMEOUT_SECONDS = 10
+DEFAULT_POOL_SIZE = 10
 # Serverless PostgreSQL (Neon) closes connections that sat idle; a connection
 # unused for longer than this is checked with a ping before it is handed out.
 IDLE_PING_SECONDS = 30
@@ -42,7 +43,8 @@ def init_database(app: Flask) -> None:
     """Bind Flask-SQLAlchemy to ``app`` with this module's engine options and hooks."""
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     timeout = app.config.get("DATABASE_STATEMENT_TIMEOUT", 0)
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url, timeout) | {
+    pool_size = app.config.get("DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url, timeout, pool_size) | {
         **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
         # Not negotiable: writes commit by themselves (views never commit),
         # and no values appear in database errors.
@@ -67,8 +69,11 @@ REQUIRED_ENGINE_OPTIONS = {
 }
 
 
-def engine_options(database_url: str, statement_timeout: float = 0) -> dict:
-    """A bounded connect time (and lock wait), and checks for connections the server dropped."""
+def engine_options(
+    database_url: str, statement_timeout: float = 0, pool_size: int = DEFAULT_POOL_SIZE
+) -> dict:
+    """A bounded connect time (and lock wait), a bounded pool, and checks for
+    connections the server dropped."""
     if database_url.startswith("sqlite"):
         # timeout is SQLite's busy timeout: writers wait for the lock instead of failing.
         return {"connect_args": {"timeout": statement_timeout or CONNECT_TIMEOUT_SECONDS}}
@@ -76,6 +81,12 @@ def engine_options(database_url: str, statement_timeout: float = 0) -> dict:
         # Instead of pool_pre_ping (a round trip on every checkout), connections
         # idle for a while are pinged (ping_if_idle), and all are renewed hourly.
         "pool_recycle": 3600,
+        # Exactly pool_size connections per worker (no overflow), so the
+        # database's connection count is workers x pool_size at most. A request
+        # waits up to the connect limit for a free one, then gets 503.
+        "pool_size": pool_size,
+        "max_overflow": 0,
+        "pool_timeout": CONNECT_TIMEOUT_SECONDS,
         "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     }
 

@@ -46,6 +46,12 @@ def check_if_match(task: Mapping) -> None:
         abort_stale()
 
 
+def if_none_match_names(task: Mapping) -> bool:
+    """True when If-None-Match names the task's current ETag (weakly, as RFC 9110 compares
+    for it) or is ``*``."""
+    return "If-None-Match" in request.headers and request.if_none_match.contains_weak(etag_of(task))
+
+
 def abort_stale():
     abort(412, "The task has changed since the ETag in If-Match; fetch it and retry.")
 

@@ -1,6 +1,5 @@
 """Extension singletons; the application factory binds them with ``init_app``."""
 
-from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -25,4 +24,3 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 # Flask-Migrate is bound in taskapi.commands, for the command line only: it
 # loads Alembic and Mako (11 MB per gunicorn worker) that serving never uses.
 jwt = JWTManager()
-cors = CORS()

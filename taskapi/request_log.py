@@ -35,7 +35,7 @@ access_log = logging.getLogger("taskapi.access")
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": utc_time(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -46,7 +46,7 @@ class JSONFormatter(logging.Formatter):
                 entry[field] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return encode_json(entry)
 
     def formatException(self, exc_info) -> str:
         return "".join(scrubbed_traceback(exc_info[1])).rstrip("\n")
@@ -86,7 +86,18 @@ def database_message(error: BaseException) -> str:
     return f"({type(error).__name__}) {str(error).partition(chr(10))[0]}"
 
 
-JSONFormatter.converter = time.gmtime
+# One encoder for every line: json.dumps with options builds a new one per call.
+encode_json = json.JSONEncoder(ensure_ascii=False).encode
+_formatted_second: tuple[int, str] = (-1, "")
+
+
+def utc_time(record: logging.LogRecord) -> str:
+    """``2026-11-27T05:20:00.123Z``; the part down to the second is formatted once a second."""
+    global _formatted_second
+    second = int(record.created)
+    if _formatted_second[0] != second:
+        _formatted_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_formatted_second[1]}.{int(record.msecs):03d}Z"
 
 
 class RequestIdFilter(logging.Filter):

@@ -89,6 +89,7 @@ def test_database_url_forms(url, expected):
         {"JWT_ACCESS_TOKEN_EXPIRES": "an hour"},
         {"JWT_ACCESS_TOKEN_EXPIRES": "0"},
         {"MAX_CONTENT_LENGTH": "-5"},
+        {"DATABASE_POOL_SIZE": "0"},
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(tmp_path, environ):
@@ -169,6 +170,7 @@ def test_settings_are_parsed(tmp_path):
             "LOG_LEVEL": "debug",
             "PUBLIC_URL": "https://tasks.example.com/",
             "DATABASE_STATEMENT_TIMEOUT": "2.5",
+            "DATABASE_POOL_SIZE": "4",
             "JWT_JWKS_REFRESH_COOLDOWN": "0.5",
             "CORS_ORIGINS": "https://app.example.com, http://localhost:3000, http://[::1]:8080",
         },
@@ -177,6 +179,7 @@ def test_settings_are_parsed(tmp_path):
     assert config["LOG_LEVEL"] == "DEBUG"
     assert config["PUBLIC_URL"] == "https://tasks.example.com"
     assert config["DATABASE_STATEMENT_TIMEOUT"] == 2.5
+    assert config["DATABASE_POOL_SIZE"] == 4
     assert (config["JWT_JWKS_REFRESH_COOLDOWN"], config["JWT_JWKS_FAILURE_COOLDOWN"]) == (0.5, 30)
     assert len(config["CORS_ORIGINS"]) == 3
     assert load_config({}, str(tmp_path))["DATABASE_STATEMENT_TIMEOUT"] == 5

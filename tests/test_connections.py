@@ -93,3 +93,27 @@ def test_a_create_and_an_edit_are_still_one_statement_each(app, pg_client, creat
     assert len(statements) == 2, statements
     assert all("UPDATE users SET change_number" in statement for statement in statements)
     assert statements[0].lstrip().startswith("WITH")
+
+
+def test_pool_holds_database_pool_size_connections_then_answers_503(
+    app, backend, database_url, make_app
+):
+    if backend != "postgresql":
+        pytest.skip("the pool size is a PostgreSQL setting")
+    small = make_app(
+        database_url,
+        DATABASE_POOL_SIZE=2,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_timeout": 0.5},  # the real wait is 10 s
+    )
+    with small.app_context():
+        engine = db.engine
+        held = [engine.connect() for _ in range(2)]
+    try:
+        response = small.test_client().get("/api/alice/tasks", headers=bearer())
+        assert response.status_code == 503
+        assert response.mimetype == "application/problem+json"
+        assert response.headers["Retry-After"]
+    finally:
+        for connection in held:
+            connection.close()
+    assert small.test_client().get("/api/alice/tasks", headers=bearer()).status_code == 200

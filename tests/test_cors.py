@@ -78,3 +78,33 @@ def test_development_default_allows_localhost_3000(tmp_path):
     assert load_config(
         development | {"CORS_ORIGINS": "https://a.example, https://b.example/"}, str(tmp_path)
     )["CORS_ORIGINS"] == ["https://a.example", "https://b.example"]
+
+
+def test_preflight_allows_only_the_listed_headers_and_methods(cors_client):
+    def preflight(method, headers):
+        return cors_client.options(
+            "/api/alice/tasks",
+            headers={
+                "Origin": FRONTEND,
+                "Access-Control-Request-Method": method,
+                "Access-Control-Request-Headers": headers,
+            },
+        )
+
+    response = preflight("POST", "Idempotency-Key, X-Custom, content-type")
+    assert response.headers["Access-Control-Max-Age"] == "600"
+    allowed = {
+        h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    assert allowed == {"idempotency-key", "content-type"}  # not x-custom: the browser refuses it
+    refused = preflight("TRACE", "authorization")
+    assert "Access-Control-Allow-Methods" not in refused.headers
+    assert "Access-Control-Allow-Headers" not in refused.headers
+
+
+def test_origins_match_in_any_letter_case_and_only_on_api_paths(cors_client):
+    shouted = cors_client.get("/api/alice/tasks", headers=bearer() | {"Origin": FRONTEND.upper()})
+    assert shouted.headers["Access-Control-Allow-Origin"] == FRONTEND.upper()
+    health = cors_client.get("/healthz", headers={"Origin": FRONTEND})
+    assert "Access-Control-Allow-Origin" not in health.headers
+    assert "Origin" in health.vary

@@ -147,3 +147,27 @@ def test_concurrent_writers_with_the_same_etag_one_wins(app, client, create_task
             assert statuses == [200, 412, 412, 412]
             (winner,) = [r for r in responses if r.status_code == 200]
             assert client.get(url, headers=bearer()).json["title"] == winner.json["title"]
+
+
+def test_conditional_get_orders_if_match_before_if_none_match(client, create_task):
+    """RFC 9110 13.2.2: a stale If-Match is 412; a current one lets If-None-Match give 304."""
+    task = create_task()
+    url = f"{URL}/{task['id']}"
+    etag = client.get(url, headers=bearer()).headers["ETag"]
+    stale = f'"{task["id"]}.0"'
+
+    def get(**conditions):
+        return client.get(url, headers=headers(**conditions))
+
+    for if_match in (etag, "*", f"{stale}, {etag}"):
+        response = get(**{"If-Match": if_match, "If-None-Match": etag})
+        assert response.status_code == 304, if_match
+        assert response.data == b""
+        assert response.headers["ETag"] == etag
+    stale_match = get(**{"If-Match": stale, "If-None-Match": etag})
+    assert stale_match.status_code == 412
+    assert stale_match.mimetype == "application/problem+json"
+    for if_none_match in ("*", f"W/{etag}"):
+        assert get(**{"If-None-Match": if_none_match}).status_code == 304
+    assert get(**{"If-None-Match": stale}).json["id"] == task["id"]
+    assert get(**{"If-Match": etag}).json["id"] == task["id"]

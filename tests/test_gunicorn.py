@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import subprocess
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from .helpers import BACKENDS, fresh_database, make_token
 from .servers import call, gunicorn
@@ -179,3 +181,51 @@ def test_a_query_string_too_long_to_page_through_is_a_414_problem(tmp_path):
         assert headers["Content-Type"] == "application/problem+json"
         assert "4096" in json.loads(body)["detail"]
         assert call(f"{base}/api/linker/tasks?x={'e' * 4000}", token=token)[0] == 200
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path):
+    """A deploy stops the server with SIGTERM: a request it is serving still gets its answer."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("the request is held by a PostgreSQL row lock")
+    token = make_token("leaving")
+    with fresh_database("postgresql", tmp_path) as database_url:
+        admin = create_engine(database_url.replace("postgresql://", "postgresql+psycopg2://"))
+        with gunicorn(database_url) as (base, process):
+            url = f"{base}/api/leaving/tasks"
+            task_id = json.loads(call(url, "POST", {"title": "before"}, token)[2])["id"]
+            with ThreadPoolExecutor(1) as pool, admin.connect() as lock:
+                lock.execute(text("SELECT 1 FROM tasks WHERE id = :id FOR UPDATE"), {"id": task_id})
+                answer = pool.submit(call, f"{url}/{task_id}", "PATCH", {"title": "after"}, token)
+                time.sleep(0.5)  # the PATCH now waits for the row lock
+                process.send_signal(signal.SIGTERM)
+                time.sleep(0.5)
+                lock.rollback()
+                status, _, body = answer.result(timeout=10)
+            assert process.wait(timeout=25) == 0
+        admin.dispose()
+    assert status == 200
+    assert json.loads(body)["title"] == "after"
+
+
+def test_instances_started_from_one_home_share_no_control_socket(tmp_path):
+    """gunicorn 27 would put both instances' control socket at ~/.gunicorn/gunicorn.ctl,
+    the second taking it over from the first; ours opens none."""
+    home = tmp_path / "home"
+    home.mkdir()
+    same_home = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}
+    with (
+        fresh_database("sqlite", tmp_path) as first_url,
+        fresh_database("sqlite", tmp_path) as second_url,
+        gunicorn(first_url, **same_home) as (first, first_process),
+        gunicorn(second_url, **same_home) as (second, second_process),
+    ):
+        token = make_token("twice")
+        assert call(f"{first}/api/twice/tasks", "POST", {"title": "first"}, token)[0] == 201
+        assert call(f"{second}/api/twice/tasks", "POST", {"title": "second"}, token)[0] == 201
+        assert not list(home.rglob("*.ctl"))
+        titles = [
+            [task["title"] for task in json.loads(call(f"{base}/api/twice/tasks", token=token)[2])]
+            for base in (first, second)
+        ]
+        assert first_process.poll() is None and second_process.poll() is None
+    assert titles == [["first"], ["second"]]

@@ -154,3 +154,16 @@ def test_with_cors_every_response_varies_by_origin(app, database_url, make_app, 
             client.options(URL, headers=origin | {"Access-Control-Request-Method": "GET"}),
         ):
             assert "Origin" in response.vary, (origin, response.status_code)
+
+
+def test_the_api_never_reads_or_sets_cookies(client, create_task):
+    task = create_task()
+    cookie = {"Cookie": "session=eyJ1c2VyIjoiYm9iIn0.forged"}
+    for response in (
+        client.get(f"{URL}/{task['id']}", headers=bearer() | cookie),
+        client.post(URL, json={"title": "x"}, headers=bearer() | cookie),
+        client.get("/healthz", headers=cookie),
+    ):
+        assert response.status_code in (200, 201)
+        assert "Set-Cookie" not in response.headers
+        assert "Cookie" not in response.vary

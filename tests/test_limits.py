@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -114,4 +115,75 @@ def test_unreachable_redis_does_not_fail_requests(app, database_url, make_app):
         RATELIMIT_ENABLED=True,
         RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
     ).test_client()
+    assert client.get("/api/alice/tasks", headers=bearer()).status_code == 200
+
+
+def test_redis_429_says_when_to_retry_and_counters_expire(
+    app, database_url, redis_prefix, make_app
+):
+    client = make_app(
+        database_url,
+        RATELIMIT_ENABLED=True,
+        TASKS_RATE_LIMIT="2 per minute",
+        RATELIMIT_STORAGE_URI=REDIS_URL,
+        RATELIMIT_KEY_PREFIX=redis_prefix,
+    ).test_client()
+    assert [client.get("/api/alice/tasks", headers=bearer()).status_code for _ in range(2)] == [
+        200,
+        200,
+    ]
+    response = client.get("/api/alice/tasks", headers=bearer())
+    assert response.status_code == 429
+    assert response.mimetype == "application/problem+json"
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+    connection = redis.Redis.from_url(REDIS_URL)
+    keys = list(connection.scan_iter(f"*{redis_prefix}*"))
+    assert len(keys) == 1 and b"alice" in keys[0]
+    assert 0 < connection.ttl(keys[0]) <= 60  # Redis forgets the count with its window
+
+
+def test_every_limit_of_a_list_is_enforced(app, database_url, make_app):
+    client = make_app(
+        database_url, RATELIMIT_ENABLED=True, TASKS_RATE_LIMIT="100 per hour;3 per minute"
+    ).test_client()
+    statuses = [client.get("/api/alice/tasks", headers=bearer()).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_limits_hold_in_memory_while_redis_is_unreachable(app, database_url, make_app):
+    client = make_app(
+        database_url,
+        RATELIMIT_ENABLED=True,
+        TASKS_RATE_LIMIT="2 per minute",
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
+    ).test_client()
+    statuses = [client.get("/api/alice/tasks", headers=bearer()).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_auth_limit_counts_the_forwarded_address_behind_a_trusted_proxy(
+    app, database_url, make_app
+):
+    client = make_app(
+        database_url, RATELIMIT_ENABLED=True, AUTH_RATE_LIMIT="1 per minute", TRUSTED_PROXIES=1
+    ).test_client()
+    body = {"email": "nobody@example.com", "password": "wrong password"}
+
+    def login(address):
+        headers = {"X-Forwarded-For": address}
+        return client.post("/api/auth/login", json=body, headers=headers).status_code
+
+    assert [login("203.0.113.1"), login("203.0.113.1"), login("203.0.113.2")] == [401, 429, 401]
+
+
+def test_a_new_window_starts_a_new_count(app, database_url, make_app):
+    client = make_app(database_url, RATELIMIT_ENABLED=True, TASKS_RATE_LIMIT="2 per second")
+    client = client.test_client()
+    for _ in range(2):
+        statuses = [client.get("/api/alice/tasks", headers=bearer()).status_code for _ in range(3)]
+        if statuses == [200, 200, 429]:
+            break  # else a window ended between two of the requests: once more
+    assert statuses == [200, 200, 429]
+    assert client.get("/api/alice/tasks", headers=bearer()).headers["Retry-After"] == "1"
+    time.sleep(1.05)
     assert client.get("/api/alice/tasks", headers=bearer()).status_code == 200

@@ -15,7 +15,14 @@ from sqlalchemy import RowMapping
 from .. import task_store, trash_store
 from ..auth import auth_required
 from ..bodies import load_json
-from ..etags import abort_stale, check_if_match, etag_of, has_if_match, if_match_versions
+from ..etags import (
+    abort_stale,
+    check_if_match,
+    etag_of,
+    has_if_match,
+    if_match_versions,
+    if_none_match_names,
+)
 from ..idempotency import idempotency_key, run_once
 from ..limits import user_rate_limit
 from ..openapi import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, documented, success
@@ -111,13 +118,16 @@ def create_task(user_id: str):
 @user_rate_limit
 @provision_user
 def get_task(user_id: str, task_id: int):
-    """Get one task; 304 when If-None-Match names its current ETag."""
+    """Get one task; 304 when If-None-Match names its current ETag.
+
+    As RFC 9110 orders the preconditions: a stale If-Match is 412 first, then
+    If-None-Match (weak comparison, ``*`` too) is 304.
+    """
     task = task_store.get_task(user_id, task_id) or abort_not_found()
     check_if_match(task)
-    response = task_response(task)
-    if request.if_none_match:
-        response.make_conditional(request)  # 304 as RFC 9110 says
-    return response
+    if if_none_match_names(task):
+        return not_modified(task)
+    return task_response(task)
 
 
 @bp.put(TASK_URL)
@@ -204,6 +214,12 @@ def task_response(task: RowMapping, status: int = 200, **headers: str) -> Respon
     response.status_code = status
     response.set_etag(etag_of(task))
     response.headers.update(headers)
+    return response
+
+
+def not_modified(task: RowMapping) -> Response:
+    response = Response(status=304)
+    response.set_etag(etag_of(task))
     return response
 
 
