@@ -36,6 +36,9 @@ from ..pgbouncer import pgbouncer
 from ..servers import call, gunicorn
 from .test_load import run_all_users_and_check
 
+if not nginx_available() and os.environ.get("CI"):
+    raise RuntimeError("CI needs nginx for the two-instance test (.ci/run installs it)")
+
 pytestmark = [
     pytest.mark.soak,
     pytest.mark.skipif(not TEST_DATABASE_URL, reason="the instances share a PostgreSQL"),
