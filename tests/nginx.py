@@ -2,7 +2,7 @@
 
 ``with balancer([base_a, base_b]) as url:`` starts nginx in the foreground on
 a free loopback port, proxying to the given ``http://127.0.0.1:PORT`` bases
-in turn, and yields its own base URL. Each response carries the instance
+in turn (one or more), and yields its own base URL. Each response carries the instance
 that answered in ``X-Upstream`` (test-only: it shows that both took part).
 ``UPSTREAM`` is the configuration excerpt that docs/scaling.md quotes.
 """
@@ -31,9 +31,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 # client gets a 502 and may retry with the same Idempotency-Key.
 UPSTREAM = """\
 upstream taskapi {
-    server %(first)s max_fails=1 fail_timeout=5s;
-    server %(second)s max_fails=1 fail_timeout=5s;
-}
+%(servers)s}
 server {
     listen %(listen)s;
     location / {
@@ -52,15 +50,17 @@ server {
 
 @contextmanager
 def balancer(bases: Sequence[str]) -> Iterator[str]:
-    """nginx in front of the two instances at ``bases``; yields its base URL."""
-    first, second = (urlsplit(base).netloc for base in bases)
+    """nginx in front of the instances at ``bases``; yields its base URL."""
+    servers = "".join(
+        f"    server {urlsplit(base).netloc} max_fails=1 fail_timeout=5s;\n" for base in bases
+    )
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="nginx-"))
     folder.chmod(0o755)  # the worker processes run as nobody when the master is root
     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (folder / name).mkdir(mode=0o777)
         (folder / name).chmod(0o777)
-    server = UPSTREAM % {"first": first, "second": second, "listen": f"127.0.0.1:{port}"}
+    server = UPSTREAM % {"servers": servers, "listen": f"127.0.0.1:{port}"}
     # Which instance answered: test-only, to show that both take part.
     answered_by = "        add_header X-Upstream $upstream_addr always;\n"
     server = server.replace("location / {\n", "location / {\n" + answered_by)
