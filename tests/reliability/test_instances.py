@@ -72,21 +72,18 @@ def two_instances(folder: Path, **environment: str) -> Iterator[Cluster]:
         stack.callback(forget_limits, run)
         database_url = stack.enter_context(fresh_database("postgresql", folder))
         pooled_url = stack.enter_context(pgbouncer(database_url, pool_size=SERVER_CONNECTIONS))
+        settings = {
+            "WEB_CONCURRENCY": "2",
+            "RATELIMIT_STORAGE_URI": REDIS_URL,
+            "RATELIMIT_DEFAULT": f"{USER_LIMIT} per hour",
+            "TRUSTED_PROXIES": "1",  # nginx
+            **environment,
+        }
         bases, masters = [], []
         for name in ("a", "b"):
             home = folder / f"home-{name}"  # gunicorn's control socket: ~/.gunicorn/gunicorn.ctl
             home.mkdir()
-            base, master = stack.enter_context(
-                gunicorn(
-                    pooled_url,
-                    HOME=str(home),
-                    WEB_CONCURRENCY="2",
-                    RATELIMIT_STORAGE_URI=REDIS_URL,
-                    RATELIMIT_DEFAULT=f"{USER_LIMIT} per hour",
-                    TRUSTED_PROXIES="1",  # nginx
-                    **environment,
-                )
-            )
+            base, master = stack.enter_context(gunicorn(pooled_url, HOME=str(home), **settings))
             bases.append(base)
             masters.append(master)
         url = stack.enter_context(balancer(bases))
@@ -227,7 +224,8 @@ def test_killing_one_instance_mid_load_loses_no_acknowledged_write(tmp_path):
     """Creates carry an Idempotency-Key; a 502 (a create in flight on the killed
     instance, which nginx does not resend) is retried with the same key, as a
     client should. GETs are resent by nginx itself and never fail."""
-    with two_instances(tmp_path) as cluster:
+    # However fast the instances are, no client reaches its limit here.
+    with two_instances(tmp_path, RATELIMIT_DEFAULT="100000 per hour") as cluster:
         survivor = cluster.instances[1].removeprefix("http://")
         started = time.monotonic()
         stop = threading.Event()
@@ -286,7 +284,7 @@ def test_killing_one_instance_mid_load_loses_no_acknowledged_write(tmp_path):
         # instance was sending when it died reaches the client cut short.
         assert len(failed) <= CLIENTS
         assert all(record["post"] for record in failed if record["status"] == 502)
-        assert all(KILL_AT - 0.5 < record["begin"] < KILL_AT + 1 for record in failed)
+        assert all(KILL_AT - 2 < record["begin"] < KILL_AT + 1 for record in failed)
         assert all(record["attempt"] < RETRIES for record in failed)
         # The survivor carries on alone.
         late = [record for record in records if record["begin"] > KILL_AT + 1]
