@@ -59,7 +59,9 @@ def main() -> None:
             fresh_postgres_database(args.server, prefix="taskapi_bench")
         )
         # A server connection for each worker of the two instances (docs/scaling.md).
-        pooled_url = stack.enter_context(pgbouncer(database_url, pool_size=2 * int(workers)))
+        pooled_url = stack.enter_context(
+            pgbouncer(database_url, pool_size=2 * int(workers), query_wait_timeout=10)
+        )
         env = {"DATABASE_URL": pooled_url, "BETTER_AUTH_SECRET": SECRET}
         readers, writers = seed(database_url, {**os.environ, **env, "APP_ENV": "production"})
         stack.callback(forget_limits, [user["id"] for user in readers + writers])

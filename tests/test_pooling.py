@@ -5,12 +5,19 @@ anything kept in the session (a ``SET``, a prepared statement, a ``LISTEN``,
 an advisory lock) would reach another client or be missing on the next
 transaction. With one server connection, every request below runs on the
 same one; afterwards it must carry nothing the app left behind.
+
+A request waiting in PgBouncer's queue for a server connection is not bound
+by the app's connect or statement limits, only by PgBouncer's
+``query_wait_timeout`` (120 s unless set): docs/scaling.md sets it below
+gunicorn's 30 s, and then a full pool is a prompt 503.
 """
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from .helpers import TEST_DATABASE_URL, bearer
@@ -27,11 +34,15 @@ TRACKED_BY_PGBOUNCER = {
 }
 
 
+QUEUE_WAIT = 1
+
+
 @pytest.fixture
 def pooled_app(app, backend, database_url, make_app):
+    """The app through a PgBouncer with one server connection; and that PgBouncer's URL."""
     if backend != "postgresql" or not TEST_DATABASE_URL:
         pytest.skip("PgBouncer pools PostgreSQL connections")
-    with pgbouncer(TEST_DATABASE_URL, pool_size=1) as bouncer:
+    with pgbouncer(TEST_DATABASE_URL, pool_size=1, query_wait_timeout=QUEUE_WAIT) as bouncer:
         url = make_url(bouncer).set(database=make_url(database_url).database)
         pooled = url.render_as_string(hide_password=False)
         yield make_app(pooled, DATABASE_STATEMENT_TIMEOUT=5), pooled
@@ -108,3 +119,23 @@ def test_no_session_state_is_left_on_the_pooled_server_connection(pooled_app):
         assert query("SHOW statement_timeout") == ["0"]
         assert query("SELECT count(*) FROM pg_cursors") == [0]
     probe.dispose()
+
+
+def test_a_full_pgbouncer_pool_is_a_prompt_503_then_service_resumes(pooled_app):
+    app, pooled_url = pooled_app
+    client = app.test_client()
+    url = "/api/queued/tasks"
+    assert client.get(url, headers=bearer("queued")).status_code == 200
+    other = create_engine(pooled_url)
+    with other.connect() as connection:
+        connection.execute(text("SELECT 1"))  # an open transaction: the one server connection
+        started = time.monotonic()
+        response = client.get(url, headers=bearer("queued"))
+        waited = time.monotonic() - started
+        connection.rollback()
+    other.dispose()
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert int(response.headers["Retry-After"]) > 0
+    assert QUEUE_WAIT <= waited < QUEUE_WAIT + 3
+    assert client.get(url, headers=bearer("queued")).status_code == 200

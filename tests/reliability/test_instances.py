@@ -71,7 +71,9 @@ def two_instances(folder: Path, **environment: str) -> Iterator[Cluster]:
     with ExitStack() as stack:
         stack.callback(forget_limits, run)
         database_url = stack.enter_context(fresh_database("postgresql", folder))
-        pooled_url = stack.enter_context(pgbouncer(database_url, pool_size=SERVER_CONNECTIONS))
+        pooled_url = stack.enter_context(
+            pgbouncer(database_url, pool_size=SERVER_CONNECTIONS, query_wait_timeout=10)
+        )
         settings = {
             "WEB_CONCURRENCY": "2",
             "RATELIMIT_STORAGE_URI": REDIS_URL,
