@@ -36,6 +36,8 @@ from tests.servers import gunicorn
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REDIS_URL = "redis://127.0.0.1:6379/4"
+# The frontend's origin, as production has one (CORS_ORIGINS).
+ORIGIN = "https://app.example.com"
 SETUPS = ("one instance", "one behind nginx", "two behind nginx")
 
 
@@ -68,7 +70,7 @@ def main() -> None:
         for scenario in SCENARIOS:
             users = writers if scenario == "create" else readers
             (RESULTS / f"instances-{scenario}.lua").write_text(
-                LUA % {"users": lua_table(users), "scenario": scenario}
+                LUA % {"users": lua_table(users), "scenario": scenario, "origin": ORIGIN}
             )
         homes = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="instances-")))
         bases = []
@@ -83,6 +85,7 @@ def main() -> None:
                     RATELIMIT_STORAGE_URI=REDIS_URL,
                     RATELIMIT_DEFAULT="100000000 per hour",
                     TRUSTED_PROXIES="1",
+                    CORS_ORIGINS=ORIGIN,
                 )
             )
             bases.append(base)
