@@ -43,5 +43,11 @@ bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py
 
+# One instance against two behind nginx, through PgBouncer (docs/scaling.md).
+.PHONY: bench-instances
+bench-instances: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/instances.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

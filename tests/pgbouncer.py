@@ -6,7 +6,8 @@ database name passes through), and yields ``server_url`` rewritten to go
 through it. In transaction mode each transaction may run on another server
 connection, as on Neon's pooled endpoint or a PaaS's PgBouncer: a session's
 ``SET`` does not follow the client, and the ``options`` startup parameter is
-refused.
+refused. Other keyword arguments are more ``[pgbouncer]`` settings
+(``query_wait_timeout=2``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
 @contextmanager
 def pgbouncer(
-    server_url: str, *, pool_size: int = 10, pool_mode: str = "transaction"
+    server_url: str, *, pool_size: int = 10, pool_mode: str = "transaction", **settings
 ) -> Iterator[str]:
     server = make_url(server_url)
     port = free_port()
@@ -53,6 +54,7 @@ max_client_conn = 500
 ignore_startup_parameters = extra_float_digits
 logfile = {folder / "pgbouncer.log"}
 """
+        + "".join(f"{name} = {value}\n" for name, value in settings.items())
     )
     command = [PGBOUNCER, str(folder / "pgbouncer.ini")]
     if os.geteuid() == 0:  # PgBouncer refuses to run as root

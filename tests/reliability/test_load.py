@@ -26,10 +26,10 @@ USERS = 50
 OPERATIONS = 200
 
 
-def run_user(base: str, user: int, seed: int) -> dict:
+def run_user(base: str, user: int, seed: int, prefix: str = "load-user") -> dict:
     """One user's 200 operations, one after another; returns what they imply."""
     rng = random.Random(seed)
-    user_id = f"load-user-{user:02d}"
+    user_id = f"{prefix}-{user:02d}"
     token = make_token(user_id)
     url = f"{base}/api/{user_id}/tasks"
     model: dict[int, dict] = {}
@@ -93,22 +93,29 @@ def test_fifty_users_in_parallel_lose_nothing(tmp_path):
         fresh_database("postgresql", tmp_path) as database_url,
         gunicorn(database_url, WEB_CONCURRENCY="4", RATELIMIT_ENABLED="false") as (base, _),
     ):
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=USERS) as pool:
-            results = list(pool.map(lambda user: run_user(base, user, 1000 + user), range(USERS)))
-        elapsed = time.monotonic() - started
+        run_all_users_and_check(base)
 
-        statuses = [status for result in results for status in result["statuses"]]
-        assert len(statuses) == USERS * OPERATIONS
-        assert [s for s in statuses if s >= 500] == []
-        assert set(statuses) <= {200, 201, 204}, sorted(set(statuses))
-        assert [probe for result in results for probe in result["foreign"]] == []
-        for result in results:
-            tasks = listed(base, result["user_id"], result["token"])
-            assert all(task["user_id"] == result["user_id"] for task in tasks)
-            actual = {
-                task["id"]: {key: task[key] for key in ("title", "description", "completed")}
-                for task in tasks
-            }
-            assert actual == result["model"], result["user_id"]
-        print(f"\n{len(statuses)} requests in {elapsed:.1f} s ({len(statuses) / elapsed:.0f}/s)")
+
+def run_all_users_and_check(base: str, prefix: str = "load-user") -> None:
+    """Every user's operations in parallel; then each user's list must equal its model."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=USERS) as pool:
+        results = list(
+            pool.map(lambda user: run_user(base, user, 1000 + user, prefix), range(USERS))
+        )
+    elapsed = time.monotonic() - started
+
+    statuses = [status for result in results for status in result["statuses"]]
+    assert len(statuses) == USERS * OPERATIONS
+    assert [s for s in statuses if s >= 500] == []
+    assert set(statuses) <= {200, 201, 204}, sorted(set(statuses))
+    assert [probe for result in results for probe in result["foreign"]] == []
+    for result in results:
+        tasks = listed(base, result["user_id"], result["token"])
+        assert all(task["user_id"] == result["user_id"] for task in tasks)
+        actual = {
+            task["id"]: {key: task[key] for key in ("title", "description", "completed")}
+            for task in tasks
+        }
+        assert actual == result["model"], result["user_id"]
+    print(f"\n{len(statuses)} requests in {elapsed:.1f} s ({len(statuses) / elapsed:.0f}/s)")
