@@ -56,13 +56,14 @@ ERROR_TEXT = {
     410: "The change-feed token is older than the trash retention: start again without since.",
     412: "If-Match names an ETag the task no longer has.",
     413: "Body over MAX_CONTENT_LENGTH.",
+    414: "The query string (the cursor aside) is over 4096 bytes, percent-encoded.",
     415: "The body is not sent as application/json.",
     429: "Rate limit exceeded; see Retry-After.",
     500: "Unexpected error (details are logged, never returned).",
     503: "The database is unavailable or too slow (DATABASE_STATEMENT_TIMEOUT), or the "
     "identity provider's signing keys cannot be fetched; see Retry-After.",
 }
-COMMON_ERRORS = (429, 500, 503)
+COMMON_ERRORS = (414, 429, 500, 503)
 AUTH_ERRORS = (401, 403)
 # Errors every view that reads a JSON body can answer.
 BODY_ERRORS = (400, 413, 415)

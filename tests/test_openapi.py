@@ -144,5 +144,5 @@ def test_documentation_is_read_from_the_view(database_url, make_app):
     assert operation["summary"] == "Echo a task id."
     assert operation["description"] == "A longer description, on the next lines."
     assert [parameter["name"] for parameter in operation["parameters"]] == ["user_id", "task_id"]
-    assert {"200", "404", "429", "500", "503"} == set(operation["responses"])
+    assert {"200", "404", "414", "429", "500", "503"} == set(operation["responses"])
     assert operation["security"] == []  # no auth_required on it
