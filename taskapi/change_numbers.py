@@ -32,6 +32,8 @@ the feed orders by (change number, task id).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import (
     BigInteger,
     Executable,
@@ -107,6 +109,7 @@ def rows_of(statement: Executable, parameters) -> list[RowMapping]:
     return db.session.connection().execute(statement, parameters).mappings().all()
 
 
+@lru_cache(maxsize=64)  # the prebuilt statements (a create's INSERT) are built once
 def with_next_number(statement: Insert | Update) -> Executable:
     """``statement`` taking the next number in a CTE (PostgreSQL).
 
