@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from taskapi import create_app
 from taskapi.change_store import Position as FeedPosition
-from taskapi.change_tokens import encode_token
+from taskapi.change_tokens import Token, encode_token, reading_started
 from taskapi.extensions import db
 from taskapi.pagination import Position, TaskQuery, encode_cursor
 from taskapi.task_store import SORT_COLUMNS, TASKS
@@ -224,7 +224,7 @@ def change_feed(app, client, headers: dict) -> None:
     """
     changed = 5
     with app.app_context():
-        before = encode_token("heavy", FeedPosition(TOTAL_TASKS + 1, 0))
+        before = encode_token("heavy", Token(FeedPosition(TOTAL_TASKS + 1, 0), reading_started()))
     ids = [task["id"] for task in client.get("/api/heavy/tasks?limit=5", headers=headers).json]
     for task_id in ids[:changed]:
         response = client.patch(

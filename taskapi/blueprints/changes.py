@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 
 from .. import change_store, trash_store
 from ..auth import auth_required
-from ..change_tokens import TokenExpired, decode_token, encode_token
+from ..change_tokens import Token, TokenExpired, decode_token, encode_token, reading_started
 from ..limits import user_rate_limit
 from ..openapi import documented, success
 from ..pagination import BadCursor
@@ -29,20 +29,23 @@ def list_changes(user_id: str):
     more: true means read on at once. 410: the token is too old, start again without since.
     """
     args = changes_query_schema.load(request.args)
-    position = None
+    started = reading_started()
+    position, caught_up_at = None, started  # a first sync: caught up from its start on
     if args["since"] is not None:
         oldest = trash_store.cutoff().timestamp()
         try:
-            position = decode_token(user_id, args["since"], oldest=oldest)
+            position, caught_up_at = decode_token(user_id, args["since"], oldest=oldest)
         except BadCursor as error:
             raise ValidationError({"since": [str(error)]}) from None
         except TokenExpired:
             abort(410, "The token is older than the trash retention; start again without since.")
     page = change_store.fetch_changes(user_id, position, args["limit"])
+    if not page.more:
+        caught_up_at = started
     return jsonify(
         {
             "changes": [change_json(task) for task in page.changes],
-            "next": encode_token(user_id, page.next_position),
+            "next": encode_token(user_id, Token(page.next_position, caught_up_at)),
             "more": page.more,
         }
     )
