@@ -65,7 +65,9 @@ def decode_token(user_id: str, token: str, *, oldest: float) -> Token:
     except ValueError:  # BadCursor, or another number of values
         raise BadCursor("The token is not valid; start again without since.") from None
     if mark != fingerprint(user_id):
-        raise BadCursor("The token belongs to another user; start again without since.")
+        raise BadCursor(
+            "The token is not one of this user's change-feed tokens; start again without since."
+        )
     numbers = (change_number, task_id, caught_up_at)
     if not all(type(value) is int and value >= 0 for value in numbers):
         raise BadCursor("The token is not valid; start again without since.")

@@ -221,6 +221,9 @@ def test_q_and_status_carry_over_to_next_page(client, create_task):
         "limit=abc",
         "limit=1.5",
         "limit=",
+        "limit=%EF%BC%95",  # a fullwidth 5
+        "limit=1_0",
+        "limit=%205",
         "sort=bogus",
         "sort=--title",
         "sort=id",

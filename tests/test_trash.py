@@ -195,7 +195,9 @@ def test_the_trash_pages_latest_deletion_first_each_task_once(client, create_tas
     assert totals == ["7", "8", "8"]
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "cursor=nonsense"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=501", "limit=x", "limit=%EF%BC%95", "cursor=nonsense"]
+)
 def test_bad_trash_parameters_are_400(client, query):
     assert client.get(f"{TRASH}?{query}", headers=bearer()).status_code == 400
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from marshmallow import Schema, fields, validate
 
-from .fields import UTCDateTime, rfc3339
+from .fields import PageLimit, UTCDateTime, rfc3339
 from .queries import QuerySchema
 from .tasks import task_json
 
@@ -22,7 +22,7 @@ class ChangesQuerySchema(QuerySchema):
         validate=validate.Length(1, TOKEN_MAX_LENGTH),
         metadata={"description": "The next token of the previous answer; none: every task."},
     )
-    limit = fields.Integer(load_default=500, validate=validate.Range(1, CHANGES_LIMIT_MAX))
+    limit = PageLimit(load_default=500, validate=validate.Range(1, CHANGES_LIMIT_MAX))
 
 
 class DeletionSchema(Schema):

@@ -57,6 +57,16 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class PageLimit(fields.Integer):
+    """A query parameter's page size: ASCII digits only (``int()`` would read a
+    fullwidth five or an underscore in ``1_0``), like the ids in URLs."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> int:
+        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class UTCDateTime(fields.AwareDateTime):
     """RFC 3339 in UTC with a ``Z`` suffix: ``2026-11-26T07:00:00.123456Z``.
 

@@ -24,7 +24,7 @@ from ..models import (
 )
 from ..pagination import CURSOR_MAX_LENGTH
 from ..recurrence import check_rule, check_time_zone
-from .fields import StrictBoolean, Text, TrimmedText, UTCDateTime, rfc3339
+from .fields import PageLimit, StrictBoolean, Text, TrimmedText, UTCDateTime, rfc3339
 from .queries import QuerySchema
 from .tags import TagFilter, TagList
 
@@ -130,7 +130,7 @@ class TaskListQuerySchema(QuerySchema):
     remind_before = UTCDateTime(
         load_default=None, metadata={"description": "remind_at <= this (due reminders)."}
     )
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
+    limit = PageLimit(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
     cursor = fields.String(load_default=None, validate=validate.Length(max=CURSOR_MAX_LENGTH))
 
 

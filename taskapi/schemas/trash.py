@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from marshmallow import Schema, fields, validate
 
 from ..pagination import CURSOR_MAX_LENGTH
-from .fields import UTCDateTime, rfc3339
+from .fields import PageLimit, UTCDateTime, rfc3339
 from .queries import QuerySchema
 from .tasks import LIST_LIMIT_MAX, TaskSchema, task_json
 
@@ -15,7 +15,7 @@ from .tasks import LIST_LIMIT_MAX, TaskSchema, task_json
 class TrashQuerySchema(QuerySchema):
     """Query parameters of ``GET /api/{user_id}/trash``."""
 
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
+    limit = PageLimit(load_default=100, validate=validate.Range(1, LIST_LIMIT_MAX))
     cursor = fields.String(load_default=None, validate=validate.Length(max=CURSOR_MAX_LENGTH))
 
 
