@@ -13,16 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .servers import free_port
+from .servers import free_port, wait_for_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -89,7 +88,7 @@ http {{
             start_new_session=True,
         )
     try:
-        wait_for_port(port, process, folder)
+        wait_for_port(port, process, "nginx", partial(read_logs, folder))
         yield f"http://127.0.0.1:{port}"
     finally:
         process.send_signal(signal.SIGTERM)  # nginx's fast shutdown, workers included
@@ -101,17 +100,9 @@ http {{
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def wait_for_port(port: int, process: subprocess.Popen, folder: Path) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if process.poll() is not None or time.monotonic() > deadline:
-            logs = [folder / "output.log", folder / "error.log"]
-            text = "".join(path.read_text() for path in logs if path.exists())
-            raise RuntimeError(f"nginx did not start: {text}")
-        time.sleep(0.05)
+def read_logs(folder: Path) -> str:
+    logs = [folder / "output.log", folder / "error.log"]
+    return "".join(path.read_text() for path in logs if path.exists())
 
 
 def available() -> bool:

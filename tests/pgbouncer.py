@@ -15,17 +15,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from .servers import free_port
+from .servers import free_port, wait_for_port
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
@@ -65,7 +64,7 @@ logfile = {folder / "pgbouncer.log"}
     output = (folder / "output.log").open("wb")
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, process, folder)
+        wait_for_port(port, process, "PgBouncer", partial(read_logs, process, folder))
         through = server.set(drivername="postgresql+psycopg2", host="127.0.0.1", port=port)
         yield through.render_as_string(hide_password=False)
     finally:
@@ -79,18 +78,7 @@ logfile = {folder / "pgbouncer.log"}
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def wait_for_port(port: int, process: subprocess.Popen, folder: Path) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if process.poll() is not None or time.monotonic() > deadline:
-            log = folder / "pgbouncer.log"
-            output = (
-                process.stdout.read().decode(errors="replace") if process.poll() is not None else ""
-            )
-            raise RuntimeError(
-                f"PgBouncer did not start: {output}{log.read_text() if log.exists() else ''}"
-            )
-        time.sleep(0.05)
+def read_logs(process: subprocess.Popen, folder: Path) -> str:
+    log = folder / "pgbouncer.log"
+    output = process.stdout.read().decode(errors="replace") if process.poll() is not None else ""
+    return output + (log.read_text() if log.exists() else "")
