@@ -192,20 +192,20 @@ def test_a_token_older_than_the_retention_is_410(client, create_task):
     assert "without since" in response.json["detail"]
 
 
-def test_a_token_mid_backlog_ages_from_when_its_reader_was_last_caught_up(client, create_task):
+def test_a_token_mid_backlog_ages_from_when_its_reader_was_last_caught_up(app, client, create_task):
     """A reader that stops mid-backlog and returns after the retention must start
     over: the deletions it has not read yet may have been purged meanwhile."""
     first, second = create_task(), create_task()
     _, number, task_id, _ = unseal(poll(client)["next"])
-    # Caught up at that position just under 30 days ago (the retention).
-    almost_expired = time.time() - 30 * 86400 + 2
-    token = seal_token("alice", number, task_id, almost_expired)
+    # Caught up at that position 29.5 days ago: within the retention of 30.
+    token = seal_token("alice", number, task_id, time.time() - 29.5 * 86400)
     client.patch(f"{URL}/{second['id']}", json={"title": "edited"}, headers=bearer())
     client.delete(f"{URL}/{first['id']}", headers=bearer())
     page = poll(client, token, limit=1)
     assert page["more"] is True and [c["id"] for c in page["changes"]] == [second["id"]]
-    time.sleep(3)
-    # Issued just now, but its reader was last caught up over 30 days ago.
+    # A day later (the same as a retention a day shorter): issued a day ago, but
+    # its reader was last caught up 30.5 days ago.
+    app.config["TRASH_RETENTION_DAYS"] = 29
     assert client.get(f"{CHANGES}?since={page['next']}", headers=bearer()).status_code == 410
     # Read to the end instead, a reader is caught up now, and its token is young.
     caught_up = poll(client, seal_token("alice", number, task_id))
