@@ -17,7 +17,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gevent"
 # Connections one worker holds open at once; beyond them, the kernel's backlog.
 worker_connections = 1000
-# A request may wait up to 10 s for a database connection; leave room beyond that.
+# For gevent workers this is only a heartbeat: a worker that stops answering its
+# master for 30 s is restarted. A request's time is bounded by the app (10 s to
+# get a database connection, DATABASE_STATEMENT_TIMEOUT per statement).
 timeout = 30
 graceful_timeout = 20
 # Platform routers keep connections open between requests.

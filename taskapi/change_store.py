@@ -113,6 +113,10 @@ FIRST_SYNC = page_statement(include_deletions=False)
 CHANGES = page_statement(include_deletions=True)
 
 
+class FeedRewound(Exception):
+    """The position lies beyond the user's counter: the feed began again since."""
+
+
 def fetch_changes(user_id: str, position: Position | None, limit: int) -> ChangePage:
     """Up to ``limit`` changes after ``position`` (None: every live task), and where to go on."""
     statement = CHANGES if position is not None else FIRST_SYNC
@@ -124,7 +128,12 @@ def fetch_changes(user_id: str, position: Position | None, limit: int) -> Change
         "limit": limit + 1,
     }
     rows = db.session.connection().execute(statement, parameters).mappings().all()
-    horizon = rows[0]["horizon"] if rows else 0  # no row: the user has none yet
+    horizon = rows[0]["horizon"] if rows else 0  # no row: the user's row is gone
+    if position.change_number > horizon + 1:
+        # Past any number this user's counter has given: the token is from before
+        # the user's row was made again (an operator deleted it) or the database
+        # was restored from a backup. What it had read may be gone.
+        raise FeedRewound
     changes = sorted(
         (row for row in rows if row["id"] is not None),
         key=lambda row: (row["change_number"], row["id"]),

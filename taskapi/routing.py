@@ -50,8 +50,8 @@ def refuse_long_query_strings() -> None:
     query_string = request.environ.get("QUERY_STRING", "")
     if len(query_string) <= QUERY_STRING_MAX_LENGTH // 3:
         return
-    # Measured as links write it (raw UTF-8 from a client comes back
-    # percent-encoded), without the cursor, which a link replaces.
+    # Measured as links write it (characters URLs must escape count as their
+    # escapes), without the cursor, which a link replaces.
     cursor = request.args.get("cursor", "")
     if len(quote(query_string, safe="%&=+")) - len(cursor) > QUERY_STRING_MAX_LENGTH:
         abort(414, f"The query string (the cursor aside) is over {QUERY_STRING_MAX_LENGTH} bytes.")

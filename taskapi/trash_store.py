@@ -57,7 +57,8 @@ TOMBSTONE_MARGIN = timedelta(days=1)
 
 
 def cutoff() -> datetime:
-    """Tasks trashed before this moment have expired (and change-feed tokens issued before)."""
+    """Tasks trashed before this moment have expired (and change-feed tokens whose
+    reader was last caught up before it)."""
     try:
         return utcnow() - timedelta(days=current_app.config["TRASH_RETENTION_DAYS"])
     except OverflowError:  # a retention longer than the calendar: nothing expires
@@ -85,7 +86,9 @@ def trash_task(user_id: str, task_id: int, *, versions: list[int] | None) -> boo
             .returning(TASKS.c.id),
         )
         if trashed:
-            db.session.connection().execute(delete(TAGS).where(TAGS.c.task_id == task_id))
+            db.session.connection().execute(
+                delete(TAGS).where(TAGS.c.user_id == user_id, TAGS.c.task_id == task_id)
+            )
     return bool(trashed)
 
 

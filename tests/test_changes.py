@@ -12,8 +12,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import delete
 
 from taskapi.change_tokens import fingerprint
+from taskapi.extensions import db
+from taskapi.models import Task, User
 from taskapi.pagination import seal, unseal
 
 from .helpers import bearer
@@ -192,7 +195,9 @@ def test_a_token_older_than_the_retention_is_410(client, create_task):
     assert "without since" in response.json["detail"]
 
 
-def test_a_token_mid_backlog_ages_from_when_its_reader_was_last_caught_up(app, client, create_task):
+def test_a_token_mid_backlog_ages_from_when_its_reader_was_last_caught_up(
+    app, client, create_task, monkeypatch
+):
     """A reader that stops mid-backlog and returns after the retention must start
     over: the deletions it has not read yet may have been purged meanwhile."""
     first, second = create_task(), create_task()
@@ -205,13 +210,28 @@ def test_a_token_mid_backlog_ages_from_when_its_reader_was_last_caught_up(app, c
     assert page["more"] is True and [c["id"] for c in page["changes"]] == [second["id"]]
     # A day later (the same as a retention a day shorter): issued a day ago, but
     # its reader was last caught up 30.5 days ago.
-    app.config["TRASH_RETENTION_DAYS"] = 29
+    monkeypatch.setitem(app.config, "TRASH_RETENTION_DAYS", 29)
     assert client.get(f"{CHANGES}?since={page['next']}", headers=bearer()).status_code == 410
     # Read to the end instead, a reader is caught up now, and its token is young.
     caught_up = poll(client, seal_token("alice", number, task_id))
     assert caught_up["more"] is False
     assert [change["id"] for change in caught_up["changes"]] == [second["id"], first["id"]]
     assert poll(client, caught_up["next"])["changes"] == []
+
+
+def test_a_token_from_before_the_user_was_made_again_is_410(app, client, create_task):
+    """An operator deleted the user's row (and so its tasks); a new one began a new feed."""
+    for _ in range(5):
+        create_task()
+    token = poll(client)["next"]
+    with app.app_context():
+        db.session.execute(delete(Task).where(Task.user_id == "alice"))
+        db.session.execute(delete(User).where(User.id == "alice"))
+        db.session.commit()
+    create_task()
+    response = client.get(f"{CHANGES}?since={token}", headers=bearer())
+    assert response.status_code == 410
+    assert "without since" in response.json["detail"]
 
 
 def test_other_users_tokens_list_cursors_and_garbage_are_400(client, create_task):

@@ -39,7 +39,10 @@ def list_changes(user_id: str):
             raise ValidationError({"since": [str(error)]}) from None
         except TokenExpired:
             abort(410, "The token is older than the trash retention; start again without since.")
-    page = change_store.fetch_changes(user_id, position, args["limit"])
+    try:
+        page = change_store.fetch_changes(user_id, position, args["limit"])
+    except change_store.FeedRewound:
+        abort(410, "The change feed began again since this token; start again without since.")
     if not page.more:
         caught_up_at = started
     return jsonify(
