@@ -95,7 +95,10 @@ def run_stamped(user_id: str, statement: Insert | Update, parameters=None) -> li
     """
     claimed = transaction_state()
     numbers = claimed.setdefault(CLAIMED, {}) if claimed is not None else {}
-    if user_id not in numbers and db.engine.dialect.name == "postgresql":
+    # Inside a transaction, later writes must learn the number: only a RETURNING
+    # that carries it tells them (else it is claimed first, in a statement of its own).
+    tells_number = claimed is None or "change_number" in statement.exported_columns
+    if user_id not in numbers and tells_number and db.engine.dialect.name == "postgresql":
         parameters = (parameters or {}) | {"counter_user_id": user_id}
         rows = rows_of(with_next_number(statement), parameters)
         if claimed is not None and rows and "change_number" in rows[0]:

@@ -83,7 +83,7 @@ def trash_task(user_id: str, task_id: int, *, versions: list[int] | None) -> boo
             update(TASKS)
             .where(*owned_task(user_id, task_id), LIVE, version_matches(versions))
             .values(**trashing())
-            .returning(TASKS.c.id),
+            .returning(TASKS.c.id, TASKS.c.change_number),
         )
         if trashed:
             db.session.connection().execute(
@@ -105,7 +105,11 @@ def trash_completed(user_id: str) -> int:
             )
         )
         trashed = run_stamped(
-            user_id, update(TASKS).where(*completed).values(**trashing()).returning(TASKS.c.id)
+            user_id,
+            update(TASKS)
+            .where(*completed)
+            .values(**trashing())
+            .returning(TASKS.c.id, TASKS.c.change_number),
         )
     return len(trashed)
 

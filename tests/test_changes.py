@@ -12,9 +12,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
+from taskapi.change_numbers import run_stamped
 from taskapi.change_tokens import fingerprint
+from taskapi.database import atomic
 from taskapi.extensions import db
 from taskapi.models import Task, User
 from taskapi.pagination import seal, unseal
@@ -306,3 +308,17 @@ def test_a_reader_misses_nothing_while_threads_write_on_either_database(app, cli
     changes, token = follow(client, token)
     assert apply(state, changes) == current_tasks(client)
     assert len(state) == 50  # 20 trashed (every third), 10 of them restored (every sixth)
+
+
+def test_the_writes_of_one_transaction_share_one_change_number(client, create_task):
+    """Even when the first write's RETURNING does not carry the number (taskapi.change_numbers)."""
+    first, second = create_task(), create_task()
+    tasks = Task.__table__
+    with atomic():
+        for task, title in ((first, "one"), (second, "two")):
+            rename = update(tasks).where(tasks.c.id == task["id"]).values(title=title)
+            run_stamped("alice", rename.returning(tasks.c.id))
+    numbers = db.session.execute(
+        select(tasks.c.change_number).where(tasks.c.id.in_([first["id"], second["id"]]))
+    ).scalars()
+    assert len(set(numbers)) == 1
