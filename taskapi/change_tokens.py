@@ -1,4 +1,5 @@
-"""Change-feed tokens: where a reader stands in the feed, sealed like the list cursors.
+"""Change-feed tokens: where a reader stands in the feed, sealed like the list
+cursors; and ``read_changes``, a page of the feed after a token and the next one.
 
 A token holds the position (a change number and a task id), a fingerprint of
 the user and the time its reader was last caught up, encrypted and
@@ -21,8 +22,9 @@ import hashlib
 import time
 from typing import NamedTuple
 
-from .change_store import Position
+from .change_store import ChangePage, FeedRewound, Position, fetch_changes
 from .pagination import BadCursor, seal, unseal
+from .trash_store import cutoff
 
 # A deletion's time is taken before its transaction commits, so a reader may
 # miss a deletion timed a little before the reader's own start: count a
@@ -74,3 +76,22 @@ def decode_token(user_id: str, token: str, *, oldest: float) -> Token:
     if caught_up_at < oldest:
         raise TokenExpired
     return Token(Position(change_number, task_id), caught_up_at)
+
+
+def read_changes(user_id: str, since: str | None, limit: int) -> tuple[ChangePage, str]:
+    """A page of the feed after the token ``since`` (None: a first sync), and the next token.
+
+    BadCursor for a bad or foreign token; TokenExpired for one too old, or one
+    from before the user's feed began again.
+    """
+    started = reading_started()
+    position, caught_up_at = None, started  # a first sync: caught up from its start on
+    if since is not None:
+        position, caught_up_at = decode_token(user_id, since, oldest=cutoff().timestamp())
+    try:
+        page = fetch_changes(user_id, position, limit)
+    except FeedRewound:
+        raise TokenExpired from None
+    if not page.more:
+        caught_up_at = started
+    return page, encode_token(user_id, Token(page.next_position, caught_up_at))

@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request
 from marshmallow import ValidationError
 
-from .. import change_store, trash_store
 from ..auth import auth_required
-from ..change_tokens import Token, TokenExpired, decode_token, encode_token, reading_started
+from ..change_tokens import TokenExpired, read_changes
 from ..limits import user_rate_limit
 from ..openapi import documented, success
 from ..pagination import BadCursor
@@ -29,26 +28,18 @@ def list_changes(user_id: str):
     more: true means read on at once. 410: the token is too old, start again without since.
     """
     args = changes_query_schema.load(request.args)
-    started = reading_started()
-    position, caught_up_at = None, started  # a first sync: caught up from its start on
-    if args["since"] is not None:
-        oldest = trash_store.cutoff().timestamp()
-        try:
-            position, caught_up_at = decode_token(user_id, args["since"], oldest=oldest)
-        except BadCursor as error:
-            raise ValidationError({"since": [str(error)]}) from None
-        except TokenExpired:
-            abort(410, "The token is older than the trash retention; start again without since.")
     try:
-        page = change_store.fetch_changes(user_id, position, args["limit"])
-    except change_store.FeedRewound:
-        abort(410, "The change feed began again since this token; start again without since.")
-    if not page.more:
-        caught_up_at = started
+        page, next_token = read_changes(user_id, args["since"], args["limit"])
+    except BadCursor as error:
+        raise ValidationError({"since": [str(error)]}) from None
+    except TokenExpired:
+        abort(
+            410, "The token is too old, or the feed began again since; start again without since."
+        )
     return jsonify(
         {
             "changes": [change_json(task) for task in page.changes],
-            "next": encode_token(user_id, Token(page.next_position, caught_up_at)),
+            "next": next_token,
             "more": page.more,
         }
     )
