@@ -17,7 +17,7 @@ from ..limits import user_rate_limit
 from ..openapi import documented, success
 from ..schemas.tags import TagName, TagRenameSchema, tag_rename_schema
 from ..users import provision_user
-from .tasks import no_content
+from .responses import no_content
 
 bp = Blueprint("tags", __name__, url_prefix="/api/<user_id>/tags")
 

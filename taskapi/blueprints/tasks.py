@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import NoReturn
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
-from marshmallow import ValidationError
 from sqlalchemy import RowMapping
 
 from .. import task_store, trash_store
@@ -26,8 +25,7 @@ from ..etags import (
 from ..idempotency import idempotency_key, run_once
 from ..limits import user_rate_limit
 from ..openapi import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, documented, success
-from ..pagination import BadCursor, TaskQuery, decode_cursor, encode_cursor
-from ..routing import link_url
+from ..pagination import TaskQuery
 from ..schemas.tasks import (
     ClearCompletedQuerySchema,
     CompleteSchema,
@@ -43,6 +41,7 @@ from ..schemas.tasks import (
 )
 from ..schemas.trash import DeletedCountSchema
 from ..users import provision_user
+from .responses import no_content, page_after, page_response, task_response
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
 
@@ -73,20 +72,11 @@ def list_tasks(user_id: str):
         args["due_before"],
         args["remind_before"],
     )
-    try:
-        after = decode_cursor(query, args["cursor"]) if args["cursor"] else None
-    except BadCursor as error:
-        raise ValidationError({"cursor": [str(error)]}) from None
-    page = task_store.fetch_page(query, args["limit"], after)
-    response = jsonify([task_json(task) for task in page.tasks])
-    response.headers["X-Total-Count"] = str(page.total)
-    if page.next_position:
-        dumped = task_list_query_schema.dump(args)  # times and tags back to their text
-        next_args = {key: value for key, value in dumped.items() if value}
-        next_args["cursor"] = encode_cursor(query, page.next_position)
-        next_url = link_url("tasks.list_tasks", user_id=user_id, **next_args)
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
-    return response
+    page = task_store.fetch_page(query, args["limit"], page_after(query, args["cursor"]))
+    dumped = task_list_query_schema.dump(args)  # times and tags back to their text
+    link_args = {key: value for key, value in dumped.items() if value and key != "cursor"}
+    tasks = [task_json(task) for task in page.tasks]
+    return page_response(tasks, page, query, "tasks.list_tasks", user_id=user_id, **link_args)
 
 
 @bp.post("")
@@ -209,14 +199,6 @@ def delete_task(user_id: str, task_id: int):
     return no_content()
 
 
-def task_response(task: RowMapping, status: int = 200, **headers: str) -> Response:
-    response = jsonify(task_json(task))
-    response.status_code = status
-    response.set_etag(etag_of(task))
-    response.headers.update(headers)
-    return response
-
-
 def not_modified(task: RowMapping) -> Response:
     response = Response(status=304)
     response.set_etag(etag_of(task))
@@ -237,12 +219,6 @@ def abort_missing_or_stale(user_id: str, task_id: int) -> NoReturn:
     if has_if_match() and task_store.task_exists(user_id, task_id):
         abort_stale()
     abort_not_found()
-
-
-def no_content() -> Response:
-    response = Response(status=204)
-    del response.headers["Content-Type"]  # there is no body to describe
-    return response
 
 
 def abort_not_found() -> NoReturn:

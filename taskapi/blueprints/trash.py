@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from flask import Blueprint, abort, jsonify, request
-from marshmallow import ValidationError
+from flask import Blueprint, abort, request
 
 from .. import trash_store
 from ..auth import auth_required
 from ..limits import user_rate_limit
 from ..openapi import documented, success
-from ..pagination import BadCursor, decode_cursor, encode_cursor
-from ..routing import link_url
 from ..schemas.trash import TrashQuerySchema, trash_query_schema, trashed_task_json
 from ..users import provision_user
-from .tasks import no_content, task_response
+from .responses import no_content, page_after, page_response, task_response
 
 bp = Blueprint("trash", __name__, url_prefix="/api/<user_id>/trash")
 
@@ -37,18 +34,11 @@ def list_trash(user_id: str):
     """List the tasks in the trash, latest deletion first, one page at a time."""
     args = trash_query_schema.load(request.args)
     query = trash_store.trash_query(user_id)
-    try:
-        after = decode_cursor(query, args["cursor"]) if args["cursor"] else None
-    except BadCursor as error:
-        raise ValidationError({"cursor": [str(error)]}) from None
-    page = trash_store.fetch_trash_page(user_id, args["limit"], after)
-    response = jsonify([trashed_task_json(task) for task in page.tasks])
-    response.headers["X-Total-Count"] = str(page.total)
-    if page.next_position:
-        cursor = encode_cursor(query, page.next_position)
-        next_url = link_url("trash.list_trash", user_id=user_id, limit=args["limit"], cursor=cursor)
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
-    return response
+    page = trash_store.fetch_trash_page(user_id, args["limit"], page_after(query, args["cursor"]))
+    tasks = [trashed_task_json(task) for task in page.tasks]
+    return page_response(
+        tasks, page, query, "trash.list_trash", user_id=user_id, limit=args["limit"]
+    )
 
 
 @bp.delete("")
