@@ -17,7 +17,6 @@ Usage: .venv/bin/python bench/instances.py [--duration 10] [--connections 16] [-
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -28,7 +27,16 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import LUA, SCENARIOS, SECRET, lua_table, median_run, run_wrk, seed
+from bench.run import (
+    LUA,
+    SCENARIOS,
+    SECRET,
+    lua_table,
+    median_run,
+    run_wrk,
+    seed,
+    wrk_arguments,
+)
 from taskapi.testing import fresh_postgres_database
 from tests.nginx import balancer
 from tests.pgbouncer import pgbouncer
@@ -42,17 +50,7 @@ SETUPS = ("one instance", "one behind nginx", "two behind nginx")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3, help="median of this many runs")
-    parser.add_argument(
-        "--server",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    args = parser.parse_args()
+    args = wrk_arguments(__doc__.splitlines()[0]).parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     runs: dict = {}

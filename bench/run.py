@@ -218,21 +218,27 @@ def to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def wrk_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every wrk benchmark here takes: how long, how many, where."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="median of this many runs")
-    parser.add_argument(
-        "--configurations",
-        default=",".join(CONFIGURATIONS),
-        help=f"comma-separated, of: {', '.join(CONFIGURATIONS)}",
-    )
     parser.add_argument(
         "--server",
         default=os.environ.get(
             "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
+    )
+    return parser
+
+
+def main() -> None:
+    parser = wrk_arguments(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--configurations",
+        default=",".join(CONFIGURATIONS),
+        help=f"comma-separated, of: {', '.join(CONFIGURATIONS)}",
     )
     args = parser.parse_args()
     configurations = [name.strip() for name in args.configurations.split(",") if name.strip()]
