@@ -25,7 +25,7 @@ graceful_timeout = 20
 # Platform routers keep connections open between requests.
 keepalive = 5
 # gunicorn's largest: a list's next link (query string plus cursor) must fit;
-# the app refuses longer query strings itself (taskapi/routing.py).
+# the app refuses longer query strings itself (taskapi/http/routing.py).
 limit_request_line = 8190
 # Let the platform's router's X-Forwarded-* through only from itself.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

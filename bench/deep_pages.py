@@ -27,13 +27,13 @@ import jwt
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from harness.databases import fresh_postgres_database
 from taskapi import create_app
-from taskapi.change_store import Position as FeedPosition
-from taskapi.change_tokens import Token, encode_token, reading_started
+from taskapi.data.change_store import Position as FeedPosition
+from taskapi.data.change_tokens import Token, encode_token, reading_started
+from taskapi.data.pagination import Position, TaskQuery, encode_cursor
+from taskapi.data.task_store import SORT_COLUMNS, TASKS
 from taskapi.extensions import db
-from taskapi.pagination import Position, TaskQuery, encode_cursor
-from taskapi.task_store import SORT_COLUMNS, TASKS
-from taskapi.testing import fresh_postgres_database
 
 SECRET = "bench-secret-" + "x" * 60
 HEAVY_TASKS = 100_000

@@ -6,7 +6,7 @@ mode and two gunicorn instances (gunicorn.conf.py, WEB_CONCURRENCY workers
 each, rate limits on and counted in Redis with a limit no run reaches). wrk
 drives three set-ups in turn for each of list, get-one and create (16
 connections): one instance straight, the same instance behind nginx, and
-both instances behind nginx (round-robin, tests/nginx.py). The set-ups
+both instances behind nginx (round-robin, harness/nginx.py). The set-ups
 alternate for --rounds rounds; the table shows the median run of each.
 Everything it starts it stops; the database is dropped and the rate-limit
 keys of its users deleted.
@@ -37,10 +37,10 @@ from bench.run import (
     seed,
     wrk_arguments,
 )
-from taskapi.testing import fresh_postgres_database
-from tests.nginx import balancer
-from tests.pgbouncer import pgbouncer
-from tests.servers import gunicorn
+from harness.databases import fresh_postgres_database
+from harness.gunicorn import gunicorn
+from harness.nginx import balancer
+from harness.pgbouncer import pgbouncer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REDIS_URL = "redis://127.0.0.1:6379/4"

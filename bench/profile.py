@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pyinstrument import Profiler
 
 from bench.run import ORIGIN, PRODUCTION, SECRET, seed
+from harness.databases import fresh_postgres_database
 from taskapi import create_app
-from taskapi.testing import fresh_postgres_database
 
 
 def main(scenario: str, requests: int) -> None:

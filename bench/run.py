@@ -43,7 +43,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from taskapi.testing import fresh_postgres_database, upgrade_with_cli
+from harness.databases import fresh_postgres_database, upgrade_with_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -4,8 +4,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
-import taskapi.models  # noqa: F401  (autogenerate must see every model)
-from taskapi.database import check_foreign_keys, migration_transaction
+import taskapi.data.models  # noqa: F401  (autogenerate must see every model)
+from taskapi.data.database import check_foreign_keys, migration_transaction
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.

@@ -9,18 +9,18 @@ from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .auth import init_auth
+from .auth.limits import init_limits
+from .auth.tokens import init_auth
+from .auth.users import init_users
 from .blueprints import accounts, changes, docs, health, tags, tasks, trash
 from .commands import register_commands
 from .config import app_environment, check_config, config_warnings, derived_settings, load_config
-from .cors import init_cors
-from .database import init_database
+from .data.database import init_database
 from .errors import register_error_handlers
-from .limits import init_limits
-from .request_log import init_request_log
-from .routing import init_routing
-from .sessions import init_sessions
-from .users import init_users
+from .http.cors import init_cors
+from .http.request_log import init_request_log
+from .http.routing import init_routing
+from .http.sessions import init_sessions
 
 
 def create_app(config: Mapping | None = None) -> Flask:

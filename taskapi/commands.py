@@ -10,10 +10,10 @@ from flask import Flask
 from flask.cli import with_appcontext
 from flask_jwt_extended import create_access_token
 
-from .auth import is_valid_user_id
+from .auth.tokens import is_valid_user_id
+from .data.idempotency import purge_expired
+from .data.trash_store import purge_expired as purge_expired_trash
 from .extensions import db
-from .idempotency import purge_expired
-from .trash_store import purge_expired as purge_expired_trash
 
 
 @click.command("token")

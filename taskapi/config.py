@@ -113,11 +113,11 @@ def derived_settings(config: Mapping) -> dict:
     return {
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(config["SQLALCHEMY_DATABASE_URI"]),
         # flask-jwt-extended: tokens in the Authorization header only; the key for
-        # each algorithm is chosen by taskapi.keys (no algorithm confusion).
+        # each algorithm is chosen by taskapi.auth.jwks (no algorithm confusion).
         "JWT_TOKEN_LOCATION": ["headers"],
         "JWT_ALGORITHM": SHARED_SECRET_ALGORITHMS[0],
         "JWT_DECODE_ALGORITHMS": [*SHARED_SECRET_ALGORITHMS, *jwks_algorithms],
-        # Issuer and audience are checked per kind of token (taskapi.keys); the
+        # Issuer and audience are checked per kind of token (taskapi.auth.jwks); the
         # tokens this app issues carry them when they are configured.
         "JWT_ENCODE_ISSUER": config.get("JWT_ISSUER"),
         "JWT_ENCODE_AUDIENCE": config.get("JWT_AUDIENCE"),

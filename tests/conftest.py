@@ -16,15 +16,7 @@ import pytest
 from taskapi import create_app
 from taskapi.extensions import db
 
-from .helpers import (
-    BACKENDS,
-    RecordList,
-    bearer,
-    build_app,
-    dispose,
-    empty_tables,
-    fresh_database,
-)
+from .helpers import BACKENDS, RecordList, bearer, build_app, dispose, empty_tables, fresh_database
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

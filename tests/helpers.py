@@ -15,10 +15,10 @@ from pathlib import Path
 import jwt as pyjwt
 from sqlalchemy import delete
 
+from harness.databases import fresh_postgres_database
 from taskapi import create_app
+from taskapi.data.models import Task, User
 from taskapi.extensions import db
-from taskapi.models import Task, User
-from taskapi.testing import fresh_postgres_database
 
 SECRET = "test-secret-" + "x" * 60
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()

@@ -121,7 +121,7 @@ def index_tags_of_trashed_tasks():
     for task_id, user_id, tags in trashed:
         names = {}
         for name in json.loads(tags):
-            names.setdefault(name.casefold(), name)  # as taskapi.models.folded
+            names.setdefault(name.casefold(), name)  # as taskapi.data.models.folded
         rows += [
             {"task_id": task_id, "user_id": user_id, "name": name, "name_folded": folded}
             for folded, name in names.items()

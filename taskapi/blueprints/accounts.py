@@ -11,11 +11,12 @@ from flask import Blueprint, current_app
 from flask_jwt_extended import create_access_token
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..auth import unauthorized
-from ..bodies import load_json
+from ..auth.limits import auth_rate_limit
+from ..auth.tokens import unauthorized
+from ..auth.users import create_account, find_account
 from ..errors import problem
-from ..limits import auth_rate_limit
-from ..openapi import documented, success
+from ..http.bodies import load_json
+from ..http.openapi import documented, success
 from ..schemas.accounts import (
     LoginSchema,
     RegisterSchema,
@@ -24,7 +25,6 @@ from ..schemas.accounts import (
     register_schema,
     token_schema,
 )
-from ..users import create_account, find_account
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/auth")
 

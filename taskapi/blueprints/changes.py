@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request
 from marshmallow import ValidationError
 
-from ..auth import auth_required
-from ..change_tokens import TokenExpired, read_changes
-from ..limits import user_rate_limit
-from ..openapi import documented, success
-from ..pagination import BadCursor
+from ..auth.limits import user_rate_limit
+from ..auth.tokens import auth_required
+from ..auth.users import provision_user
+from ..data.change_tokens import TokenExpired, read_changes
+from ..data.pagination import BadCursor
+from ..http.openapi import documented, success
 from ..schemas.changes import ChangesQuerySchema, change_json, changes_query_schema
-from ..users import provision_user
 
 bp = Blueprint("changes", __name__, url_prefix="/api/<user_id>/changes")
 

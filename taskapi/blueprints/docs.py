@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from ..openapi import current_spec, documented, success
+from ..http.openapi import current_spec, documented, success
 
 bp = Blueprint("docs", __name__, url_prefix="/api")
 

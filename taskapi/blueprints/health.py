@@ -5,7 +5,7 @@ from sqlalchemy import text
 
 from ..errors import service_unavailable
 from ..extensions import db
-from ..openapi import ReadySchema, StatusSchema, documented, success
+from ..http.openapi import ReadySchema, StatusSchema, documented, success
 
 bp = Blueprint("health", __name__)
 

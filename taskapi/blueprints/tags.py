@@ -10,14 +10,14 @@ from typing import NoReturn
 from flask import Blueprint, abort, jsonify
 from marshmallow import ValidationError
 
-from .. import tag_store
-from ..auth import auth_required
-from ..bodies import load_json
-from ..limits import user_rate_limit
-from ..openapi import documented, success
+from ..auth.limits import user_rate_limit
+from ..auth.tokens import auth_required
+from ..auth.users import provision_user
+from ..data import tag_store
+from ..http.bodies import load_json
+from ..http.openapi import documented, success
+from ..http.responses import no_content
 from ..schemas.tags import TagName, TagRenameSchema, tag_rename_schema
-from ..users import provision_user
-from .responses import no_content
 
 bp = Blueprint("tags", __name__, url_prefix="/api/<user_id>/tags")
 

@@ -1,7 +1,7 @@
 """Task endpoints: ``/api/{user_id}/tasks``, each scoped to the token's user.
 
 Every view reads the same way: parse the request, authorise (the decorators),
-call ``taskapi.task_store``, respond.
+call ``taskapi.data.task_store``, respond.
 """
 
 from __future__ import annotations
@@ -11,10 +11,14 @@ from typing import NoReturn
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from sqlalchemy import RowMapping
 
-from .. import task_store, trash_store
-from ..auth import auth_required
-from ..bodies import load_json
-from ..etags import (
+from ..auth.limits import user_rate_limit
+from ..auth.tokens import auth_required
+from ..auth.users import provision_user
+from ..data import task_store, trash_store
+from ..data.idempotency import idempotency_key, run_once
+from ..data.pagination import TaskQuery
+from ..http.bodies import load_json
+from ..http.etags import (
     abort_stale,
     check_if_match,
     etag_of,
@@ -22,10 +26,8 @@ from ..etags import (
     if_match_versions,
     if_none_match_names,
 )
-from ..idempotency import idempotency_key, run_once
-from ..limits import user_rate_limit
-from ..openapi import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, documented, success
-from ..pagination import TaskQuery
+from ..http.openapi import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, documented, success
+from ..http.responses import no_content, page_after, page_response, task_response
 from ..schemas.tasks import (
     ClearCompletedQuerySchema,
     CompleteSchema,
@@ -40,8 +42,6 @@ from ..schemas.tasks import (
     task_update_schema,
 )
 from ..schemas.trash import DeletedCountSchema
-from ..users import provision_user
-from .responses import no_content, page_after, page_response, task_response
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
 

@@ -6,13 +6,13 @@ from typing import NoReturn
 
 from flask import Blueprint, abort, request
 
-from .. import trash_store
-from ..auth import auth_required
-from ..limits import user_rate_limit
-from ..openapi import documented, success
+from ..auth.limits import user_rate_limit
+from ..auth.tokens import auth_required
+from ..auth.users import provision_user
+from ..data import trash_store
+from ..http.openapi import documented, success
+from ..http.responses import no_content, page_after, page_response, task_response
 from ..schemas.trash import TrashQuerySchema, trash_query_schema, trashed_task_json
-from ..users import provision_user
-from .responses import no_content, page_after, page_response, task_response
 
 bp = Blueprint("trash", __name__, url_prefix="/api/<user_id>/trash")
 

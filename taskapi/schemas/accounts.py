@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from ..models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH
+from ..data.models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH
 from .fields import Text, TrimmedText, UTCDateTime
 
 PASSWORD_MIN_LENGTH = 8

@@ -6,7 +6,7 @@ import unicodedata
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from ..models import TAG_MAX_LENGTH, TAGS_PER_TASK_MAX, folded
+from ..data.models import TAG_MAX_LENGTH, TAGS_PER_TASK_MAX, folded
 from .fields import TrimmedText
 
 # Control characters, and the line and paragraph separators that break a line as one does.

@@ -15,14 +15,14 @@ from marshmallow import (
     validates_schema,
 )
 
-from ..models import (
+from ..data.models import (
     DESCRIPTION_MAX_LENGTH,
     PRIORITIES,
     RECURRENCE_MAX_LENGTH,
     TIME_ZONE_MAX_LENGTH,
     TITLE_MAX_LENGTH,
 )
-from ..pagination import CURSOR_MAX_LENGTH
+from ..data.pagination import CURSOR_MAX_LENGTH
 from ..recurrence import check_rule, check_time_zone
 from .fields import PageLimit, StrictBoolean, Text, TrimmedText, UTCDateTime, rfc3339
 from .queries import QuerySchema
@@ -146,7 +146,7 @@ class ClearCompletedQuerySchema(QuerySchema):
 
 def task_json(task: Mapping) -> dict:
     """``TaskSchema().dump(task)``, written out: a page of 500 tasks is dumped
-    several times faster. tests/test_schemas.py holds the two equal."""
+    several times faster. tests/units/test_schemas.py holds the two equal."""
     return {
         "id": task["id"],
         "user_id": task["user_id"],

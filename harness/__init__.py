@@ -1,0 +1,1 @@
+"""Real servers for the tests and the benchmarks: databases, gunicorn, nginx, PgBouncer."""

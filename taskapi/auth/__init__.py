@@ -1,0 +1,1 @@
+"""Who is calling: bearer tokens and their keys, the users they name, rate limits."""

@@ -1,0 +1,1 @@
+"""Data access: the models, the database policy and every statement the app runs."""

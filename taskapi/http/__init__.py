@@ -1,0 +1,1 @@
+"""HTTP plumbing the blueprints share: bodies, ETags, URLs, CORS, logs, the OpenAPI document."""
