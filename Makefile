@@ -1,10 +1,11 @@
 # The two commands: `make run` serves on http://127.0.0.1:8000, `make test` checks everything.
+# `make mcp` serves the MCP endpoint for agents on http://127.0.0.1:8001/mcp (docs/mcp.md).
 VENV := .venv
 BIN := $(VENV)/bin
 SYSTEM_PYTHON ?= $(shell command -v python3.11 || command -v python3)
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run migrate test soak lint format bench clean
+.PHONY: install run mcp migrate test soak lint format bench clean
 
 install: $(INSTALLED)
 
@@ -23,6 +24,10 @@ migrate: install
 
 run: migrate
 	$(DEV_ENV) $(BIN)/gunicorn wsgi:app
+
+# The MCP server: its own process (uvicorn), on the same database as `make run`.
+mcp: migrate
+	$(DEV_ENV) $(BIN)/uvicorn asgi:app --host 127.0.0.1 --port $${MCP_PORT:-8001} --no-access-log
 
 lint: install
 	$(BIN)/ruff format --check .

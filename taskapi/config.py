@@ -60,6 +60,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
     if jwks_url and urlsplit(jwks_url).scheme not in ("http", "https"):
         raise ConfigError(f"JWT_JWKS_URL must be an http(s) URL, not {jwks_url!r}.")
     default_origins = "http://localhost:3000" if env == "development" else ""
+    mcp_port = parse_int(environ, "MCP_PORT", 8001, minimum=1)
     warnings: list[str] = []  # what parsing let through but the operator should hear of
 
     return {
@@ -99,6 +100,13 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "RATELIMIT_KEY_PREFIX": "taskapi",
         # gunicorn reads it too (gunicorn.conf.py); here for the warning below.
         "WEB_CONCURRENCY": parse_int(environ, "WEB_CONCURRENCY", 2, minimum=1),
+        # The MCP process (docs/mcp.md): its port, the public URL of its endpoint (the
+        # audience its tokens must name), the issuer of those tokens, the Host allowlist.
+        "MCP_PORT": mcp_port,
+        "MCP_RESOURCE_URL": parse_resource_url(environ.get("MCP_RESOURCE_URL", ""))
+        or (None if env == "production" else f"http://127.0.0.1:{mcp_port}/mcp"),
+        "MCP_AUTHORIZATION_SERVER": parse_http_url(environ, "MCP_AUTHORIZATION_SERVER"),
+        "MCP_ALLOWED_HOSTS": parse_hosts(environ.get("MCP_ALLOWED_HOSTS", "")),
         "CONFIG_WARNINGS": warnings,
     }
 
@@ -121,7 +129,22 @@ def derived_settings(config: Mapping) -> dict:
         # tokens this app issues carry them when they are configured.
         "JWT_ENCODE_ISSUER": config.get("JWT_ISSUER"),
         "JWT_ENCODE_AUDIENCE": config.get("JWT_AUDIENCE"),
+        **mcp_derived_settings(config),
     }
+
+
+def mcp_derived_settings(config: Mapping) -> dict:
+    """The MCP process's issuer and Host allowlist, unless set: Better Auth's ``mcp``
+    plugin writes ``{BETTER_AUTH_URL}/api/auth`` into ``iss``, and the endpoint is
+    reached at the host of its public URL."""
+    issuer = config.get("MCP_AUTHORIZATION_SERVER")
+    if not issuer and config.get("BETTER_AUTH_URL"):
+        issuer = f"{config['BETTER_AUTH_URL']}/api/auth"
+    if not issuer and config.get("APP_ENV") != "production":
+        issuer = "http://localhost:3000/api/auth"  # Better Auth beside the frontend's dev server
+    resource = config.get("MCP_RESOURCE_URL")
+    hosts = config.get("MCP_ALLOWED_HOSTS") or ([urlsplit(resource).netloc] if resource else [])
+    return {"MCP_AUTHORIZATION_SERVER": issuer, "MCP_ALLOWED_HOSTS": hosts}
 
 
 def config_warnings(config: Mapping) -> list[str]:
@@ -162,6 +185,39 @@ def check_config(config: Mapping) -> None:
         )
     if not secret:
         raise ConfigError("BETTER_AUTH_SECRET is not set.")
+
+
+def check_mcp_config(config: Mapping) -> None:
+    """What the MCP process (not the web one) refuses to start without in production."""
+    if config.get("APP_ENV") != "production":
+        return
+    if not config.get("MCP_RESOURCE_URL"):
+        raise ConfigError(
+            "MCP_RESOURCE_URL must be set in production: the public URL of the MCP "
+            "endpoint, which agents' tokens must name as their audience "
+            "(e.g. https://api.example.com/mcp)."
+        )
+    if not config.get("JWT_JWKS_URL"):
+        raise ConfigError(
+            "The MCP server verifies Better Auth's tokens with its JWKS: set BETTER_AUTH_URL "
+            "(or JWT_JWKS_URL)."
+        )
+    if not config.get("MCP_AUTHORIZATION_SERVER"):
+        raise ConfigError(
+            "MCP_AUTHORIZATION_SERVER (or BETTER_AUTH_URL) must be set in production: the "
+            "issuer of agents' access tokens."
+        )
+
+
+def mcp_config_warnings(config: Mapping) -> list[str]:
+    """What the MCP process lets through outside production but should be heard of."""
+    warnings = []
+    if not config.get("JWT_JWKS_URL"):
+        warnings.append(
+            "BETTER_AUTH_URL (or JWT_JWKS_URL) is not set: the MCP server can verify no "
+            "token, so every call is refused (401)."
+        )
+    return warnings
 
 
 def normalize_database_url(url: str) -> str:
@@ -224,6 +280,53 @@ def parse_public_url(raw: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ConfigError(f"PUBLIC_URL must be like https://api.example.com, not {raw!r}.")
     return url
+
+
+def parse_resource_url(raw: str) -> str | None:
+    """MCP_RESOURCE_URL: the MCP endpoint's public URL, with a path (``https://api.example.com/mcp``).
+
+    Tokens name it in ``aud`` exactly as the metadata advertises it: no trailing
+    slash, query or fragment.
+    """
+    url = raw.strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path in ("", "/")
+        or url.endswith("/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            f"MCP_RESOURCE_URL must be like https://api.example.com/mcp (a path, no "
+            f"trailing slash), not {raw!r}."
+        )
+    return url
+
+
+def parse_http_url(environ: Mapping[str, str], name: str) -> str | None:
+    url = environ.get(name, "").strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an http(s) URL, not {url!r}.")
+    return url
+
+
+def parse_hosts(raw: str) -> list[str]:
+    """MCP_ALLOWED_HOSTS: Host header values, comma-separated (``api.example.com``,
+    ``127.0.0.1:8001``; ``host:*`` for any port)."""
+    hosts = [item.strip() for item in raw.split(",") if item.strip()]
+    for host in hosts:
+        if "/" in host or " " in host:
+            raise ConfigError(
+                f"MCP_ALLOWED_HOSTS entry {host!r} is not a host: write host or host:port."
+            )
+    return hosts
 
 
 def parse_limit(environ: Mapping[str, str], name: str, default: str) -> str:

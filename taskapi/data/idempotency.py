@@ -41,9 +41,16 @@ def idempotency_key() -> str | None:
     return key
 
 
-def run_once(user_id: str, key: str, create: Callable[[], Response]) -> Response:
-    """Run ``create`` once per user and key, in one transaction with the key; else replay."""
-    request_hash = hashlib.sha256(canonical_body()).hexdigest()
+def run_once(
+    user_id: str, key: str, create: Callable[[], Response], request_hash: str | None = None
+) -> Response:
+    """Run ``create`` once per user and key, in one transaction with the key; else replay.
+
+    ``request_hash`` tells one request from another (default: this HTTP request's
+    path and body; the MCP server passes its tool call's).
+    """
+    if request_hash is None:
+        request_hash = hashlib.sha256(canonical_body()).hexdigest()
     for _attempt in range(2):  # the second only after forgetting an expired key
         with atomic():  # the key row, what create() writes and the stored response
             if claim_key(user_id, key, request_hash):
