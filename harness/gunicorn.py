@@ -49,14 +49,16 @@ def call(
     body: dict | None = None,
     token: str | None = None,
     headers: dict | None = None,
+    raw: bytes | None = None,
 ):
-    """One HTTP request; returns (status, headers, body bytes) for errors too."""
+    """One HTTP request (a JSON ``body``, or ``raw`` bytes); returns (status, headers,
+    body bytes) for errors too."""
     headers = dict(headers or {})
     if body is not None:
         headers["Content-Type"] = "application/json"
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
+    data = json.dumps(body).encode() if body is not None else raw
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=15) as response:

@@ -11,6 +11,8 @@ rate limits; it serves no HTTP here.
 
 from __future__ import annotations
 
+import json
+import re
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -19,7 +21,10 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import (
+    DEFAULT_MAX_REQUEST_BODY_SIZE,
+    TransportSecuritySettings,
+)
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import AnyHttpUrl, ConfigDict
 from starlette.applications import Starlette
@@ -74,6 +79,7 @@ def build_server(app: Flask) -> Starlette:
         ),
     )
     advertise_scopes(starlette, resource, config["MCP_AUTHORIZATION_SERVER"])
+    starlette.add_middleware(LoneSurrogatesAsNul)
     starlette.add_middleware(KeysUnavailableIs503)
     return starlette
 
@@ -154,6 +160,76 @@ class KeysUnavailableIs503:
                 headers={"Retry-After": str(error.retry_after)},
             )
             await response(scope, receive, send)
+
+
+# "\ud800" to "\udfff" spelled in JSON; only a body with one needs a look.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class LoneSurrogatesAsNul:
+    """Arguments with a lone surrogate (``"\\ud800"``: JSON can spell it, UTF-8 cannot)
+    become a tool error with the REST API's message, not the SDK's parse error.
+
+    The SDK's JSON parser refuses the whole request (-32700); the REST API
+    refuses such text with the message it gives NUL ("Must not contain NUL
+    characters or lone surrogates."). So a body that spells one is read with
+    Python's parser, each lone surrogate made a NUL, and passed on: the tool
+    then refuses that field as REST does. Other bodies pass untouched.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE):
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more and size <= self.max_body_size:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, replay([], message, receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if not more and SURROGATE_ESCAPE.search(body):
+            body = without_lone_surrogates(body)
+        final = {"type": "http.request", "body": body, "more_body": more}
+        await self.app(scope, replay([final], None, receive), send)
+
+
+def replay(messages: list, then: dict | None, receive: Receive) -> Receive:
+    queue = [*messages, *([then] if then else [])]
+
+    async def next_message() -> dict:
+        return queue.pop(0) if queue else await receive()
+
+    return next_message
+
+
+def without_lone_surrogates(body: bytes) -> bytes:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return body  # the SDK answers a parse error, as for any bad JSON
+    return json.dumps(nul_for_surrogates(data)).encode()
+
+
+def nul_for_surrogates(value):
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\x00", value)
+    if isinstance(value, list):
+        return [nul_for_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {nul_for_surrogates(key): nul_for_surrogates(item) for key, item in value.items()}
+    return value
+
+
+# Python's parser joins a valid pair into one character: what is left is lone.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def origin_of(url: str) -> str:
