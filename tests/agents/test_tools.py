@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import anyio
 import pytest
 
 from ..helpers import bearer
@@ -15,7 +14,7 @@ def rest_task(client, user_id: str, task_id: int):
 
 
 def test_the_server_lists_ten_tools_with_schemas_and_read_only_hints(agent):
-    tools = {tool.name: tool for tool in anyio.run(agent.list_tools)}
+    tools = {tool.name: tool for tool in agent.list_tools()}
     reading = {"list_tasks", "get_task", "list_trash", "list_tags", "get_changes"}
     writing = {"add_task", "update_task", "complete_task", "delete_task", "restore_task"}
     assert set(tools) == reading | writing
@@ -227,23 +226,37 @@ def test_hostile_arguments_are_tool_errors_with_the_rest_messages(agent, client,
 
 
 def test_hostile_ids_and_tool_arguments_are_tool_errors(agent, client, user_id):
-    assert agent.ok("list_tasks")["total"] == 0
-    for task_id in (0, -1, 2**31, 10**40, -(10**40)):
-        assert agent.error("get_task", task_id=task_id) == "Task not found."
-        assert agent.error("complete_task", task_id=task_id) == "Task not found."
-    assert tool_errors(agent.error("get_task", task_id="7")) == {
-        "task_id": ["Not a valid integer."]
-    }
-    assert tool_errors(agent.error("get_task")) == {"task_id": ["Missing data for required field."]}
-    assert tool_errors(agent.error("update_task", task_id=1)) == rest_update_errors(client, user_id)
-    assert "limit" in tool_errors(agent.error("list_tasks", limit=101))
-    assert "limit" in tool_errors(agent.error("list_tasks", limit="5"))
-    assert "status" in tool_errors(agent.error("list_tasks", status="done"))
-    assert "due_before" in tool_errors(agent.error("list_tasks", due_before="2026-13-01T00:00:00Z"))
-    assert "cursor" in tool_errors(agent.error("list_tasks", cursor="x" * 100))
-    assert "idempotency_key" in tool_errors(agent.error("add_task", title="x", idempotency_key=""))
-    assert "unknown" in tool_errors(agent.error("list_tags", unknown=1))
-    assert agent.ok("list_tasks")["total"] == 0  # nothing was written
+    hostile_ids = (0, -1, 2**31, 10**40, -(10**40))
+    calls = [
+        *[("get_task", {"task_id": task_id}) for task_id in hostile_ids],
+        *[("complete_task", {"task_id": task_id}) for task_id in hostile_ids],
+        ("get_task", {"task_id": "7"}),
+        ("get_task", {}),
+        ("update_task", {"task_id": 1}),
+        ("list_tasks", {"limit": 101}),
+        ("list_tasks", {"limit": "5"}),
+        ("list_tasks", {"status": "done"}),
+        ("list_tasks", {"due_before": "2026-13-01T00:00:00Z"}),
+        ("list_tasks", {"cursor": "x" * 100}),
+        ("add_task", {"title": "x", "idempotency_key": ""}),
+        ("list_tags", {"unknown": 1}),
+        ("list_tasks", {}),
+    ]
+    results = agent.calls(*calls)
+    *errors, listed = results
+    assert all(result.is_error for result in errors)
+    texts = [result.content[0].text for result in errors]
+    assert texts[:10] == ["Task not found."] * 10
+    assert tool_errors(texts[10]) == {"task_id": ["Not a valid integer."]}
+    assert tool_errors(texts[11]) == {"task_id": ["Missing data for required field."]}
+    assert tool_errors(texts[12]) == rest_update_errors(client, user_id)
+    for text, field in zip(
+        texts[13:],
+        ["limit", "limit", "status", "due_before", "cursor", "idempotency_key", "unknown"],
+        strict=True,
+    ):
+        assert field in tool_errors(text)
+    assert listed.structured_content["total"] == 0  # nothing was written
 
 
 def rest_update_errors(client, user_id: str) -> dict:
