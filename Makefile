@@ -49,10 +49,14 @@ bench: install
 	$(BIN)/python bench/run.py
 
 # One instance against two behind nginx, through PgBouncer (docs/scaling.md).
-.PHONY: bench-instances
+.PHONY: bench-instances bench-mcp
 bench-instances: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/instances.py
+
+# MCP tool calls at 16 concurrent sessions, production configuration (docs/performance.md).
+bench-mcp: install
+	$(BIN)/python bench/mcp.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,144 @@
+"""`make bench-mcp`: the latency of MCP tool calls, in production configuration.
+
+Creates a fresh PostgreSQL database, migrates it with the CLI, serves the MCP
+endpoint as the Procfile does (one uvicorn process, ``asgi:app``) with APP_ENV=production, rate limits on (a limit no run reaches)
+and access logs written (to bench/results/mcp.log), tokens signed by a local
+JWKS server as Better Auth's ``mcp`` plugin signs them; each of 16 users adds
+50 tasks through the endpoint (the warm-up). Then 16 concurrent
+sessions, one per user, each calling one tool back to back for --duration
+seconds: ``list_tasks`` (a page of 50), then ``add_task``. Each session keeps
+its connection; a call is one POST (stateless Streamable HTTP, JSON
+response), as the official clients send it.
+
+Prints calls/s and p50/p90/p99 latency per tool. Drops the database at the end.
+
+Usage: .venv/bin/python bench/mcp.py [--duration 15] [--sessions 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import httpx2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness.databases import fresh_postgres_database, upgrade_with_cli
+from harness.jwks_server import JWKSServer
+from harness.mcp_server import AgentTokens, mcp_server
+from tests.helpers import SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+TASKS_PER_USER = 50
+PROTOCOL_VERSION = "2025-06-18"
+PRODUCTION = {
+    "RATELIMIT_ENABLED": "true",
+    "RATELIMIT_DEFAULT": "100000000 per minute",  # counted, never reached
+    "LOG_LEVEL": "INFO",
+}
+
+
+async def seed(url: str, tokens: list[str]) -> None:
+    """TASKS_PER_USER tasks per user, added through the endpoint itself (a warm-up too)."""
+
+    async def add(token: str) -> None:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": PROTOCOL_VERSION,
+        }
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as client:
+            for number in range(TASKS_PER_USER):
+                body = {
+                    "jsonrpc": "2.0",
+                    "id": number,
+                    "method": "tools/call",
+                    "params": {"name": "add_task", "arguments": {"title": f"Task {number}"}},
+                }
+                response = await client.post(url, json=body)
+                assert response.status_code == 200, response.text
+
+    async with anyio.create_task_group() as group:
+        for token in tokens:
+            group.start_soon(add, token)
+
+
+async def session(url: str, token: str, tool: str, deadline: float, latencies: list) -> None:
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": PROTOCOL_VERSION,
+    }
+    arguments = {"limit": 50} if tool == "list_tasks" else {"title": "Benchmarked task"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as client:
+        number = 0
+        while time.perf_counter() < deadline:
+            number += 1
+            body = {
+                "jsonrpc": "2.0",
+                "id": number,
+                "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments},
+            }
+            started = time.perf_counter()
+            response = await client.post(url, json=body)
+            elapsed = time.perf_counter() - started
+            result = response.json().get("result", {})
+            if response.status_code != 200 or result.get("isError"):
+                raise RuntimeError(f"{tool}: {response.status_code} {response.text[:300]}")
+            latencies.append(elapsed)
+
+
+async def run_tool(url: str, tokens: list[str], tool: str, duration: float) -> list[float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + duration
+    async with anyio.create_task_group() as group:
+        for token in tokens:
+            group.start_soon(session, url, token, tool, deadline, latencies)
+    return latencies
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return statistics.quantiles(values, n=1000)[round(fraction * 1000) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument("--duration", type=float, default=15)
+    parser.add_argument("--sessions", type=int, default=16)
+    parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    users = [f"bench-agent-{n}" for n in range(args.sessions)]
+    jwks = JWKSServer()
+    with fresh_postgres_database(args.database, "taskapi_bench_mcp") as database_url:
+        upgrade_with_cli(
+            {"APP_ENV": "production", "DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET}
+            | {"PATH": "/usr/bin:/bin"}
+        )
+        with mcp_server(database_url, jwks, **PRODUCTION) as server:
+            tokens = AgentTokens(jwks, server.url)
+            signed = [tokens.token(user_id) for user_id in users]
+            anyio.run(seed, server.url, signed)
+            print(f"{args.sessions} sessions, {args.duration:g} s per tool, production config")
+            for tool in ("list_tasks", "add_task"):
+                latencies = anyio.run(run_tool, server.url, signed, tool, args.duration)
+                print(
+                    f"{tool:>10}: {len(latencies) / args.duration:7.1f} calls/s  "
+                    f"p50 {percentile(latencies, 0.5) * 1000:6.1f} ms  "
+                    f"p90 {percentile(latencies, 0.9) * 1000:6.1f} ms  "
+                    f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms  "
+                    f"({len(latencies)} calls)"
+                )
+            (RESULTS / "mcp.log").write_text(server.output())
+    jwks.stop()
+
+
+if __name__ == "__main__":
+    main()
