@@ -1,8 +1,8 @@
 """`make bench-mcp`: the latency of MCP tool calls, in production configuration.
 
 Creates a fresh PostgreSQL database, migrates it with the CLI, serves the MCP
-endpoint as the Procfile does (one uvicorn process, ``asgi:app``) with APP_ENV=production, rate limits on (a limit no run reaches)
-and access logs written (to bench/results/mcp.log), tokens signed by a local
+endpoint as the Procfile does (one uvicorn process, ``asgi:app``) with
+APP_ENV=production, rate limits on (a limit no run reaches) and access logs written (to bench/results/mcp.log), tokens signed by a local
 JWKS server as Better Auth's ``mcp`` plugin signs them; each of 16 users adds
 50 tasks through the endpoint (the warm-up). Then 16 concurrent
 sessions, one per user, each calling one tool back to back for --duration
