@@ -2,13 +2,14 @@
 
 Creates a fresh PostgreSQL database, migrates it with the CLI, serves the MCP
 endpoint as the Procfile does (one uvicorn process, ``asgi:app``) with
-APP_ENV=production, rate limits on (a limit no run reaches) and access logs written (to bench/results/mcp.log), tokens signed by a local
-JWKS server as Better Auth's ``mcp`` plugin signs them; each of 16 users adds
-50 tasks through the endpoint (the warm-up). Then 16 concurrent
-sessions, one per user, each calling one tool back to back for --duration
-seconds: ``list_tasks`` (a page of 50), then ``add_task``. Each session keeps
-its connection; a call is one POST (stateless Streamable HTTP, JSON
-response), as the official clients send it.
+APP_ENV=production, rate limits on (a limit no run reaches) and access logs
+written (to bench/results/mcp.log), tokens signed by a local JWKS server as
+Better Auth's ``mcp`` plugin signs them; each of 16 users adds 50 tasks
+through the endpoint (the warm-up). Then 16 concurrent sessions, one per
+user, each calling one tool back to back for --duration seconds:
+``list_tasks`` (a page of 50), then ``add_task``. Each session keeps its
+connection; a call is one POST (stateless Streamable HTTP, JSON response),
+as the official clients send it.
 
 Prints calls/s and p50/p90/p99 latency per tool. Drops the database at the end.
 
