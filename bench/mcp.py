@@ -123,7 +123,7 @@ def main() -> None:
             {"APP_ENV": "production", "DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET}
             | {"PATH": "/usr/bin:/bin"}
         )
-        with mcp_server(database_url, jwks, **PRODUCTION) as server:
+        with mcp_server(database_url, jwks.url, **PRODUCTION) as server:
             tokens = AgentTokens(jwks, server.url)
             signed = [tokens.token(user_id) for user_id in users]
             anyio.run(seed, server.url, signed)

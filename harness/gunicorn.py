@@ -31,9 +31,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen, name: str, logs: Callable[[], str]) -> None:
-    """Until ``process`` listens on ``port``; if it exits or 10 s pass, fail with ``logs()``."""
-    deadline = time.monotonic() + 10
+def wait_for_port(
+    port: int, process: subprocess.Popen, name: str, logs: Callable[[], str], timeout: float = 10
+) -> None:
+    """Until ``process`` listens on ``port``; if it exits or ``timeout`` s pass, fail with
+    ``logs()``."""
+    deadline = time.monotonic() + timeout
     while True:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:

@@ -30,20 +30,23 @@ class MCPServer:
 
 
 @contextmanager
-def mcp_server(database_url: str, jwks: JWKSServer, **environment: str) -> Iterator[MCPServer]:
-    """Serve the MCP endpoint on a free port, verifying tokens with ``jwks``' keys.
+def mcp_server(
+    database_url: str, better_auth_url: str, port: int | None = None, **environment: str
+) -> Iterator[MCPServer]:
+    """Serve the MCP endpoint on ``port`` (default: a free one), verifying tokens with the
+    JWKS of ``better_auth_url`` (a ``JWKSServer``'s url, or a real Better Auth).
 
     The database must be migrated already. Production settings unless
     ``environment`` says otherwise.
     """
-    port = free_port()
+    port = port or free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
     env = {
         **os.environ,
         "APP_ENV": "production",
         "DATABASE_URL": database_url,
         "BETTER_AUTH_SECRET": SECRET,
-        "BETTER_AUTH_URL": jwks.url,
+        "BETTER_AUTH_URL": better_auth_url,
         "MCP_PORT": str(port),
         "MCP_RESOURCE_URL": resource,
         "RATELIMIT_ENABLED": "false",
@@ -64,7 +67,8 @@ def mcp_server(database_url: str, jwks: JWKSServer, **environment: str) -> Itera
         resource, f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp", process, log
     )
     try:
-        wait_for_port(port, process, "uvicorn", server.output)
+        # Importing the SDK and building the app takes a few seconds on a busy machine.
+        wait_for_port(port, process, "uvicorn", server.output, timeout=40)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)

@@ -46,7 +46,7 @@ def mcp(migrated_app, database_url, jwks):
         pytest.fail(f"Redis is required at {REDIS_URL} (.ci/run starts it)")
     with mcp_server(
         database_url,
-        jwks,
+        jwks.url,
         DATABASE_POOL_SIZE="2",
         RATELIMIT_ENABLED="true",
         RATELIMIT_DEFAULT=f"{RATE_LIMIT} per minute",
