@@ -90,7 +90,7 @@ def test_a_resource_url_agents_could_not_name_is_refused(tmp_path, url):
 
 def test_asgi_exits_with_one_line_in_production_without_a_resource_url(tmp_path):
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **{name: os.environ[name] for name in ("PATH",) if name in os.environ},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
         "BETTER_AUTH_URL": "https://auth.example.com",
         **PRODUCTION,
