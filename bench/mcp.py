@@ -9,9 +9,11 @@ through the endpoint (the warm-up). Then 16 concurrent sessions, one per
 user, each calling one tool back to back for --duration seconds:
 ``list_tasks`` (a page of 50), then ``add_task``. Each session keeps its
 connection; a call is one POST (stateless Streamable HTTP, JSON response),
-as the official clients send it.
+as the official clients send it. Then the same work through the REST API
+(gunicorn as ``make bench`` runs it: 2 gevent workers, the same settings),
+from the same client: ``GET /api/{user}/tasks?limit=50`` and ``POST``.
 
-Prints calls/s and p50/p90/p99 latency per tool. Drops the database at the end.
+Prints calls/s and p50/p90/p99 latency per tool and REST request. Drops the database at the end.
 
 Usage: .venv/bin/python bench/mcp.py [--duration 15] [--sessions 16]
 """
@@ -30,14 +32,17 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.databases import fresh_postgres_database, upgrade_with_cli
+from harness.gunicorn import gunicorn
 from harness.jwks_server import JWKSServer
 from harness.mcp_server import AgentTokens, mcp_server
-from tests.helpers import SECRET
+from tests.helpers import SECRET, make_token
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 TASKS_PER_USER = 50
 PROTOCOL_VERSION = "2025-06-18"
+TOOLS = ("list_tasks", "add_task")
+REST_NAMES = {"list_tasks": "GET tasks?limit=50", "add_task": "POST tasks"}
 PRODUCTION = {
     "RATELIMIT_ENABLED": "true",
     "RATELIMIT_DEFAULT": "100000000 per minute",  # counted, never reached
@@ -70,39 +75,75 @@ async def seed(url: str, tokens: list[str]) -> None:
             group.start_soon(add, token)
 
 
-async def session(url: str, token: str, tool: str, deadline: float, latencies: list) -> None:
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": PROTOCOL_VERSION,
-    }
-    arguments = {"limit": 50} if tool == "list_tasks" else {"title": "Benchmarked task"}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as client:
+class MCPCall:
+    """One tools/call, as a POST of the stateless Streamable HTTP transport."""
+
+    def __init__(self, url: str, token: str, tool: str):
+        self.url, self.tool = url, tool
+        self.headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": PROTOCOL_VERSION,
+        }
+        self.arguments = {"limit": 50} if tool == "list_tasks" else {"title": "Benchmarked task"}
+
+    async def send(self, client: httpx2.AsyncClient, number: int) -> None:
+        body = {
+            "jsonrpc": "2.0",
+            "id": number,
+            "method": "tools/call",
+            "params": {"name": self.tool, "arguments": self.arguments},
+        }
+        response = await client.post(self.url, json=body)
+        if response.status_code != 200 or response.json().get("result", {}).get("isError"):
+            raise RuntimeError(f"{self.tool}: {response.status_code} {response.text[:300]}")
+
+
+class RESTCall:
+    """The same work through the REST API: a page of 50, or a create."""
+
+    def __init__(self, base: str, user_id: str, tool: str):
+        self.tool = tool
+        self.url = f"{base}/api/{user_id}/tasks"
+        self.headers = {"Authorization": f"Bearer {make_token(user_id)}"}
+
+    async def send(self, client: httpx2.AsyncClient, number: int) -> None:
+        if self.tool == "list_tasks":
+            response = await client.get(self.url, params={"limit": 50})
+        else:
+            response = await client.post(self.url, json={"title": "Benchmarked task"})
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"{self.tool}: {response.status_code} {response.text[:300]}")
+
+
+async def session(call, deadline: float, latencies: list) -> None:
+    """Calls back to back on one kept-alive connection until ``deadline``."""
+    async with httpx2.AsyncClient(headers=call.headers, timeout=30) as client:
         number = 0
         while time.perf_counter() < deadline:
             number += 1
-            body = {
-                "jsonrpc": "2.0",
-                "id": number,
-                "method": "tools/call",
-                "params": {"name": tool, "arguments": arguments},
-            }
             started = time.perf_counter()
-            response = await client.post(url, json=body)
-            elapsed = time.perf_counter() - started
-            result = response.json().get("result", {})
-            if response.status_code != 200 or result.get("isError"):
-                raise RuntimeError(f"{tool}: {response.status_code} {response.text[:300]}")
-            latencies.append(elapsed)
+            await call.send(client, number)
+            latencies.append(time.perf_counter() - started)
 
 
-async def run_tool(url: str, tokens: list[str], tool: str, duration: float) -> list[float]:
+async def run_sessions(calls: list, duration: float) -> list[float]:
     latencies: list[float] = []
     deadline = time.perf_counter() + duration
     async with anyio.create_task_group() as group:
-        for token in tokens:
-            group.start_soon(session, url, token, tool, deadline, latencies)
+        for call in calls:
+            group.start_soon(session, call, deadline, latencies)
     return latencies
+
+
+def report(label: str, latencies: list[float], duration: float) -> None:
+    print(
+        f"{label:>22}: {len(latencies) / duration:7.1f} calls/s  "
+        f"p50 {percentile(latencies, 0.5) * 1000:6.1f} ms  "
+        f"p90 {percentile(latencies, 0.9) * 1000:6.1f} ms  "
+        f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms  "
+        f"({len(latencies)} calls)"
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -127,17 +168,17 @@ def main() -> None:
             tokens = AgentTokens(jwks, server.url)
             signed = [tokens.token(user_id) for user_id in users]
             anyio.run(seed, server.url, signed)
-            print(f"{args.sessions} sessions, {args.duration:g} s per tool, production config")
-            for tool in ("list_tasks", "add_task"):
-                latencies = anyio.run(run_tool, server.url, signed, tool, args.duration)
-                print(
-                    f"{tool:>10}: {len(latencies) / args.duration:7.1f} calls/s  "
-                    f"p50 {percentile(latencies, 0.5) * 1000:6.1f} ms  "
-                    f"p90 {percentile(latencies, 0.9) * 1000:6.1f} ms  "
-                    f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms  "
-                    f"({len(latencies)} calls)"
-                )
+            print(f"{args.sessions} sessions, {args.duration:g} s each, production configuration")
+            for tool in TOOLS:
+                calls = [MCPCall(server.url, token, tool) for token in signed]
+                report(f"MCP {tool}", anyio.run(run_sessions, calls, args.duration), args.duration)
             (RESULTS / "mcp.log").write_text(server.output())
+        environment = {"BETTER_AUTH_URL": jwks.url, "LOG_LEVEL": "INFO"} | PRODUCTION
+        with gunicorn(database_url, **environment) as (base, _):
+            for tool in TOOLS:
+                calls = [RESTCall(base, user_id, tool) for user_id in users]
+                latencies = anyio.run(run_sessions, calls, args.duration)
+                report(f"REST {REST_NAMES[tool]}", latencies, args.duration)
     jwks.stop()
 
 

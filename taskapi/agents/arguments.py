@@ -62,7 +62,7 @@ class AddTaskOptions(ToolArguments):
     )
 
 
-class Page(ToolArguments):
+class PageArguments(ToolArguments):
     limit = fields.Integer(
         strict=True,
         load_default=PAGE_LIMIT_DEFAULT,
@@ -83,7 +83,7 @@ ListFilters = ToolArguments.from_dict(
 )
 
 
-class ChangesPage(ToolArguments):
+class ChangesArguments(ToolArguments):
     since = changes_query_schema.fields["since"]
     limit = fields.Integer(
         strict=True,

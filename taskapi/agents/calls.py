@@ -97,7 +97,9 @@ class Calls:
             )
         self.log_call(tool, 200, started, user_id)
         return CallToolResult(
-            content=[TextContent(type="text", text=json.dumps(content))],
+            # The same JSON as text, for clients that read only text (task text is
+            # storable: validated free of lone surrogates).
+            content=[TextContent(type="text", text=json.dumps(content, ensure_ascii=False))],
             structured_content=content,
         )
 

@@ -111,7 +111,8 @@ def sdk_tool(spec: ToolSpec, calls: Calls) -> Tool:
         annotations=ToolAnnotations(
             title=spec.title,
             read_only_hint=spec.read_only,
-            destructive_hint=False if spec.read_only else spec.name == "delete_task",
+            # Overwriting fields, or moving a task to the trash (where it can be restored).
+            destructive_hint=spec.name in ("update_task", "delete_task"),
             idempotent_hint=spec.read_only or spec.name in ("update_task", "complete_task"),
             open_world_hint=False,
         ),

@@ -35,9 +35,9 @@ from ..schemas.trash import trashed_task_json
 from . import outputs
 from .arguments import (
     AddTaskOptions,
-    ChangesPage,
+    ChangesArguments,
     ListFilters,
-    Page,
+    PageArguments,
     TaskId,
     ToolArguments,
     VersionedTaskId,
@@ -107,7 +107,7 @@ def missing_or_stale(user_id: str, task_id: int, own: dict) -> ToolFailure:
 
 
 def list_tasks(user_id: str, arguments: dict) -> dict:
-    page_args, filters = load_arguments(arguments, Page(), ListFilters())
+    page_args, filters = load_arguments(arguments, PageArguments(), ListFilters())
     query = TaskQuery(
         user_id,
         filters["status"],
@@ -118,7 +118,7 @@ def list_tasks(user_id: str, arguments: dict) -> dict:
         filters["due_before"],
         filters["remind_before"],
     )
-    after = decoded(query, page_args["cursor"])
+    after = page_start(query, page_args["cursor"])
     page = task_store.fetch_page(query, page_args["limit"], after)
     return {
         "tasks": [agent_task(task) for task in page.tasks],
@@ -127,7 +127,8 @@ def list_tasks(user_id: str, arguments: dict) -> dict:
     }
 
 
-def decoded(query: TaskQuery, cursor: str | None):
+def page_start(query: TaskQuery, cursor: str | None):
+    """Where the page ``cursor`` names starts (None: the first); a field error if it is bad."""
     try:
         return decode_cursor(query, cursor) if cursor else None
     except BadCursor as error:
@@ -208,10 +209,10 @@ def restore_task(user_id: str, arguments: dict) -> dict:
 
 
 def list_trash(user_id: str, arguments: dict) -> dict:
-    page_args, _ = load_arguments(arguments, Page())
+    page_args, _ = load_arguments(arguments, PageArguments())
     query = trash_store.trash_query(user_id)
     page = trash_store.fetch_trash_page(
-        user_id, page_args["limit"], decoded(query, page_args["cursor"])
+        user_id, page_args["limit"], page_start(query, page_args["cursor"])
     )
     return {
         "tasks": [agent_trashed_task(task) for task in page.tasks],
@@ -226,7 +227,7 @@ def list_tags(user_id: str, arguments: dict) -> dict:
 
 
 def get_changes(user_id: str, arguments: dict) -> dict:
-    args, _ = load_arguments(arguments, ChangesPage())
+    args, _ = load_arguments(arguments, ChangesArguments())
     try:
         page, next_token = read_changes(user_id, args["since"], args["limit"])
     except BadCursor as error:
@@ -254,7 +255,7 @@ TOOLS = (
         "carrying all of them), due_after / due_before and remind_before (RFC 3339 times "
         "with an offset, e.g. 2026-11-30T17:00:00Z). Returns one page: tasks, total (how "
         "many match) and next_cursor (pass it as cursor for the next page; null: no more).",
-        (Page(), ListFilters()),
+        (PageArguments(), ListFilters()),
         outputs.TASK_PAGE,
         READ_SCOPE,
         list_tasks,
@@ -330,7 +331,7 @@ TOOLS = (
         "List the trash",
         "List the tasks in the user's trash, latest deletion first, one page at a time "
         "(next_cursor as in list_tasks).",
-        (Page(),),
+        (PageArguments(),),
         outputs.TRASH_PAGE,
         READ_SCOPE,
         list_trash,
@@ -351,7 +352,7 @@ TOOLS = (
         "token; with since (the next of the previous answer), the tasks changed since in "
         "their latest state, and {id, deleted: true} for tasks deleted. more: true means "
         "call again at once with next.",
-        (ChangesPage(),),
+        (ChangesArguments(),),
         outputs.CHANGES,
         READ_SCOPE,
         get_changes,
