@@ -93,6 +93,15 @@ class ChangesArguments(ToolArguments):
     )
 
 
+task_id_arguments = TaskId()
+versioned_task_id_arguments = VersionedTaskId()
+add_task_options = AddTaskOptions()
+page_arguments = PageArguments()
+list_filters = ListFilters()
+changes_arguments = ChangesArguments()
+no_arguments = ToolArguments()
+
+
 def load_arguments(arguments: dict, own: Schema, body: Schema | None = None) -> tuple[dict, dict]:
     """``arguments`` loaded: the tool's own ones by ``own``, the rest by ``body`` (a REST
     schema), or refused as unknown without one. All problems are reported at once."""

@@ -34,15 +34,15 @@ from ..schemas.tasks import complete_schema, task_json, task_schema, task_update
 from ..schemas.trash import trashed_task_json
 from . import outputs
 from .arguments import (
-    AddTaskOptions,
-    ChangesArguments,
-    ListFilters,
-    PageArguments,
-    TaskId,
-    ToolArguments,
-    VersionedTaskId,
+    add_task_options,
+    changes_arguments,
     json_schema,
+    list_filters,
     load_arguments,
+    no_arguments,
+    page_arguments,
+    task_id_arguments,
+    versioned_task_id_arguments,
 )
 from .calls import ToolFailure, not_found
 from .tokens import READ_SCOPE, WRITE_SCOPE
@@ -107,7 +107,7 @@ def missing_or_stale(user_id: str, task_id: int, own: dict) -> ToolFailure:
 
 
 def list_tasks(user_id: str, arguments: dict) -> dict:
-    page_args, filters = load_arguments(arguments, PageArguments(), ListFilters())
+    page_args, filters = load_arguments(arguments, page_arguments, list_filters)
     query = TaskQuery(
         user_id,
         filters["status"],
@@ -136,7 +136,7 @@ def page_start(query: TaskQuery, cursor: str | None):
 
 
 def get_task(user_id: str, arguments: dict) -> dict:
-    own, _ = load_arguments(arguments, TaskId())
+    own, _ = load_arguments(arguments, task_id_arguments)
     task = task_store.get_task(user_id, known_task_id(own["task_id"]))
     if task is None:
         raise not_found()
@@ -144,7 +144,7 @@ def get_task(user_id: str, arguments: dict) -> dict:
 
 
 def add_task(user_id: str, arguments: dict) -> dict:
-    own, fields = load_arguments(arguments, AddTaskOptions(), task_schema)
+    own, fields = load_arguments(arguments, add_task_options, task_schema)
     key = own.get("idempotency_key")
     if key is None:
         return {"task": agent_task(task_store.insert_task(user_id, fields))}
@@ -164,7 +164,7 @@ def add_task(user_id: str, arguments: dict) -> dict:
 
 
 def update_task(user_id: str, arguments: dict) -> dict:
-    own, changes = load_arguments(arguments, VersionedTaskId(), task_update_schema)
+    own, changes = load_arguments(arguments, versioned_task_id_arguments, task_update_schema)
     task_id = known_task_id(own["task_id"])
     written = task_store.update_task(user_id, task_id, changes, versions=versions_of(own))
     if written is None:
@@ -174,7 +174,7 @@ def update_task(user_id: str, arguments: dict) -> dict:
 
 def complete_task(user_id: str, arguments: dict) -> dict:
     arguments = {"completed": True} | arguments
-    own, body = load_arguments(arguments, VersionedTaskId(), complete_schema)
+    own, body = load_arguments(arguments, versioned_task_id_arguments, complete_schema)
     task_id = known_task_id(own["task_id"])
     written = task_store.set_completed(
         user_id, task_id, body["completed"], versions=versions_of(own)
@@ -193,7 +193,7 @@ def written_content(written: task_store.Written) -> dict:
 
 
 def delete_task(user_id: str, arguments: dict) -> dict:
-    own, _ = load_arguments(arguments, VersionedTaskId())
+    own, _ = load_arguments(arguments, versioned_task_id_arguments)
     task_id = known_task_id(own["task_id"])
     if not trash_store.trash_task(user_id, task_id, versions=versions_of(own)):
         raise missing_or_stale(user_id, task_id, own)
@@ -201,7 +201,7 @@ def delete_task(user_id: str, arguments: dict) -> dict:
 
 
 def restore_task(user_id: str, arguments: dict) -> dict:
-    own, _ = load_arguments(arguments, TaskId())
+    own, _ = load_arguments(arguments, task_id_arguments)
     task = trash_store.restore_task(user_id, known_task_id(own["task_id"]))
     if task is None:
         raise not_found("No such task in the trash.")
@@ -209,7 +209,7 @@ def restore_task(user_id: str, arguments: dict) -> dict:
 
 
 def list_trash(user_id: str, arguments: dict) -> dict:
-    page_args, _ = load_arguments(arguments, PageArguments())
+    page_args, _ = load_arguments(arguments, page_arguments)
     query = trash_store.trash_query(user_id)
     page = trash_store.fetch_trash_page(
         user_id, page_args["limit"], page_start(query, page_args["cursor"])
@@ -222,12 +222,12 @@ def list_trash(user_id: str, arguments: dict) -> dict:
 
 
 def list_tags(user_id: str, arguments: dict) -> dict:
-    load_arguments(arguments, ToolArguments())
+    load_arguments(arguments, no_arguments)
     return {"tags": [dict(tag) for tag in tag_store.list_tags(user_id)]}
 
 
 def get_changes(user_id: str, arguments: dict) -> dict:
-    args, _ = load_arguments(arguments, ChangesArguments())
+    args, _ = load_arguments(arguments, changes_arguments)
     try:
         page, next_token = read_changes(user_id, args["since"], args["limit"])
     except BadCursor as error:
@@ -255,7 +255,7 @@ TOOLS = (
         "carrying all of them), due_after / due_before and remind_before (RFC 3339 times "
         "with an offset, e.g. 2026-11-30T17:00:00Z). Returns one page: tasks, total (how "
         "many match) and next_cursor (pass it as cursor for the next page; null: no more).",
-        (PageArguments(), ListFilters()),
+        (page_arguments, list_filters),
         outputs.TASK_PAGE,
         READ_SCOPE,
         list_tasks,
@@ -264,7 +264,7 @@ TOOLS = (
         "get_task",
         "Get a task",
         "Get one of the user's tasks by id, with its current version.",
-        (TaskId(),),
+        (task_id_arguments,),
         outputs.ONE_TASK,
         READ_SCOPE,
         get_task,
@@ -278,7 +278,7 @@ TOOLS = (
         "rule without RRULE: (e.g. FREQ=WEEKLY;BYDAY=MO) and needs due_at; time_zone an IANA "
         "name the rule follows (e.g. Europe/Berlin). Give an idempotency_key to make a retry "
         "safe.",
-        (AddTaskOptions(), task_schema),
+        (add_task_options, task_schema),
         outputs.ONE_TASK,
         WRITE_SCOPE,
         add_task,
@@ -291,7 +291,7 @@ TOOLS = (
         "list). Setting completed to true on a recurring task creates its next occurrence "
         "(next_occurrence_id). Give expected_version to refuse the change if the task "
         "changed since it was read.",
-        (VersionedTaskId(), task_update_schema),
+        (versioned_task_id_arguments, task_update_schema),
         outputs.WRITTEN_TASK,
         WRITE_SCOPE,
         update_task,
@@ -302,7 +302,7 @@ TOOLS = (
         "Mark a task done (completed: false reopens it). Completing a recurring task "
         "creates its next occurrence once; its id is next_occurrence_id (null when none "
         "was created).",
-        (VersionedTaskId(), complete_schema),
+        (versioned_task_id_arguments, complete_schema),
         outputs.WRITTEN_TASK,
         WRITE_SCOPE,
         complete_task,
@@ -312,7 +312,7 @@ TOOLS = (
         "Delete a task",
         "Move a task to the trash, where it stays restorable (restore_task) for the "
         "retention period (30 days by default).",
-        (VersionedTaskId(),),
+        (versioned_task_id_arguments,),
         outputs.DELETED,
         WRITE_SCOPE,
         delete_task,
@@ -321,7 +321,7 @@ TOOLS = (
         "restore_task",
         "Restore a task",
         "Bring a task back from the trash (list_trash shows what is there).",
-        (TaskId(),),
+        (task_id_arguments,),
         outputs.ONE_TASK,
         WRITE_SCOPE,
         restore_task,
@@ -331,7 +331,7 @@ TOOLS = (
         "List the trash",
         "List the tasks in the user's trash, latest deletion first, one page at a time "
         "(next_cursor as in list_tasks).",
-        (PageArguments(),),
+        (page_arguments,),
         outputs.TRASH_PAGE,
         READ_SCOPE,
         list_trash,
@@ -340,7 +340,7 @@ TOOLS = (
         "list_tags",
         "List tags",
         "List every tag on the user's tasks with how many tasks carry it.",
-        (ToolArguments(),),
+        (no_arguments,),
         outputs.TAGS,
         READ_SCOPE,
         list_tags,
@@ -352,7 +352,7 @@ TOOLS = (
         "token; with since (the next of the previous answer), the tasks changed since in "
         "their latest state, and {id, deleted: true} for tasks deleted. more: true means "
         "call again at once with next.",
-        (ChangesArguments(),),
+        (changes_arguments,),
         outputs.CHANGES,
         READ_SCOPE,
         get_changes,
