@@ -102,7 +102,7 @@ def test_every_refused_kind_of_token_is_401(mcp, tokens, jwks):
 
 
 def test_a_rotated_key_works_and_an_unreachable_jwks_is_503(mcp, tokens, jwks):
-    rotated = SigningKey("rotated-in")
+    rotated = SigningKey(f"rotated-{uuid.uuid4().hex[:8]}")  # a kid of this run alone
     jwks.keys.append(rotated)
     time.sleep(0.3)  # past the refetch cooldown of the last unknown kid
     status, _, _ = post(mcp.url, AgentTokens(jwks, mcp.url, rotated).token("alice"))
