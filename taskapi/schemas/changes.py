@@ -57,6 +57,3 @@ def change_json(task: Mapping) -> dict:
     if task["deleted_at"] is not None:
         return {"id": task["id"], "deleted": True, "deleted_at": rfc3339(task["deleted_at"])}
     return task_json(task)
-
-
-changes_query_schema = ChangesQuerySchema()

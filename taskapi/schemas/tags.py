@@ -98,6 +98,3 @@ class TagRenameSchema(Schema):
 
     class Meta:
         unknown = RAISE
-
-
-tag_rename_schema = TagRenameSchema()
