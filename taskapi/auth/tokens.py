@@ -85,7 +85,7 @@ def verified_claims() -> dict:
 
 
 def used_claims() -> tuple[str, ...]:
-    """The identity, ``exp``, and the ``email`` and ``name`` that users.py stores."""
+    """The identity, ``exp``, and the ``email`` and ``name`` that provisioning stores."""
     return (current_app.config["JWT_IDENTITY_CLAIM"], "exp", "email", "name")
 
 
@@ -165,7 +165,7 @@ def unauthorized(detail: str, *, sent: bool) -> Response:
 
 
 def no_store(response: Response) -> Response:
-    """Responses to requests with credentials stay out of shared caches (docs/api.md, Headers)."""
+    """Responses to requests with credentials stay out of shared caches (docs/api.md, "Headers")."""
     if "Authorization" in request.headers:
         response.headers["Cache-Control"] = "no-store"
     return response

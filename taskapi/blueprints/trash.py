@@ -1,4 +1,4 @@
-"""Trash endpoints: ``/api/{user_id}/trash``, the user's deleted tasks (docs/api.md, Trash)."""
+"""Trash endpoints: ``/api/{user_id}/trash``, the user's deleted tasks (docs/api.md, "Trash")."""
 
 from __future__ import annotations
 

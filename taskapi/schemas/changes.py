@@ -1,4 +1,7 @@
-"""Change feed schemas (contract 4.8): the parameters, a deletion, and a page of changes."""
+"""Change feed schemas: the parameters, a deletion, and a page of changes.
+
+Their contract: docs/api.md, "Change feed (sync)".
+"""
 
 from __future__ import annotations
 

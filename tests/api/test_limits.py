@@ -1,4 +1,4 @@
-"""Rate limits (docs/api.md, Errors: 429): per user on tasks, per address on /api/auth/*."""
+"""Rate limits (docs/api.md, "Errors": 429): per user on tasks, per address on /api/auth/*."""
 
 from __future__ import annotations
 
