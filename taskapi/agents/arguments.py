@@ -15,8 +15,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..data.models import IDEMPOTENCY_KEY_MAX_LENGTH
 from ..data.pagination import CURSOR_MAX_LENGTH
-from ..schemas.changes import CHANGES_LIMIT_MAX, changes_query_schema
-from ..schemas.tasks import task_list_query_schema
+from ..schemas.changes import CHANGES_LIMIT_MAX, ChangesQuerySchema
+from ..schemas.tasks import CompleteSchema, TaskSchema, TaskUpdateSchema, task_list_query_schema
 
 # A page an agent reads goes into its context: smaller than the REST API's.
 PAGE_LIMIT_MAX = 100
@@ -84,7 +84,7 @@ ListFilters = ToolArguments.from_dict(
 
 
 class ChangesArguments(ToolArguments):
-    since = changes_query_schema.fields["since"]
+    since = ChangesQuerySchema().fields["since"]
     limit = fields.Integer(
         strict=True,
         load_default=CHANGES_LIMIT_DEFAULT,
@@ -100,6 +100,10 @@ page_arguments = PageArguments()
 list_filters = ListFilters()
 changes_arguments = ChangesArguments()
 no_arguments = ToolArguments()
+# The REST bodies' schemas, for the fields a tool shares with a body.
+new_task = TaskSchema()
+task_changes = TaskUpdateSchema()
+completion = CompleteSchema()
 
 
 def load_arguments(arguments: dict, own: Schema, body: Schema | None = None) -> tuple[dict, dict]:

@@ -1,10 +1,12 @@
 """Running one tool call for the token's user: what the REST decorators do for a view.
 
-In order, as a REST request meets them: the scope the tool needs (the token's
-user is known already), the user's rate limit (the same counter, in the same
-store, as the user's REST calls), the user's row, then the tool's data
-access. SQLAlchemy is synchronous, so all of it runs in a worker thread inside
-a Flask app context; the threads that may hold a database connection at once
+In order, as a REST request meets them (``taskapi.auth.decorators.user_view``,
+whose pieces are the plain functions called here): the scope the tool needs
+(the token's user is known already), the user's rate limit (the same counter,
+in the same store, as the user's REST calls), the user's row (made again and
+the work retried once if an operator deleted it), then the tool's data
+access. SQLAlchemy is synchronous, so all of it runs in a worker thread
+inside a Flask app context; the threads that may hold a database connection at once
 are capped at ``DATABASE_POOL_SIZE`` (one AnyIO capacity limiter), so
 concurrent agents wait for a thread, never for a pooled connection (which
 would fail after 10 s).
@@ -26,18 +28,17 @@ from functools import partial
 
 import anyio
 import anyio.to_thread
-from flask import Flask, g
+from flask import Flask
 from marshmallow import ValidationError
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp_types import CallToolResult, TextContent
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from ..auth.limits import RateLimits, authenticated_user_key
-from ..auth.users import ensure_user, user_exists
+from ..auth.limits import count_user_call
+from ..auth.users import run_with_user_row
 from ..errors import is_unavailable
-from ..extensions import db
 
 access_log = logging.getLogger("taskapi.access")
 log = logging.getLogger("taskapi.agents")
@@ -106,11 +107,13 @@ class Calls:
     def run_in_app(self, access: AccessToken, work: Callable[[str], dict]) -> dict:
         user_id = access.subject
         with self.app.app_context():
-            g.user_id = user_id
             try:
-                self.count_call()
-                ensure_user(user_id, access.claims or {})
-                return self.provisioned(user_id, access, work)
+                retry_after = count_user_call(user_id)
+                if retry_after is not None:
+                    raise ToolFailure(
+                        429, f"Too many calls for this user; retry in {retry_after} seconds."
+                    )
+                return run_with_user_row(user_id, access.claims or {}, lambda: work(user_id))
             except ToolFailure:
                 raise
             except ValidationError as error:
@@ -132,28 +135,6 @@ class Calls:
             except Exception:
                 log.exception("unhandled exception in an MCP tool")
                 raise ToolFailure(500, "The call failed unexpectedly.") from None
-
-    def count_call(self) -> None:
-        """One hit on the user's REST rate limit (taskapi.auth.limits): a shared count."""
-        limits: RateLimits | None = self.app.extensions["taskapi.limits"]
-        if limits is None:
-            return
-        retry_after = limits.hit("TASKS_RATE_LIMIT", "tasks", authenticated_user_key())
-        if retry_after is not None:
-            raise ToolFailure(429, f"Too many calls for this user; retry in {retry_after} seconds.")
-
-    def provisioned(self, user_id: str, access: AccessToken, work: Callable[[str], dict]) -> dict:
-        """``work``, run once more if it tripped over a user row an operator deleted
-        meanwhile (as taskapi.auth.users.provision_user does for views)."""
-        try:
-            return work(user_id)
-        except IntegrityError:
-            db.session.rollback()
-            if user_exists(user_id):
-                raise
-            self.app.extensions["taskapi.known_users"].discard(user_id)
-            ensure_user(user_id, access.claims or {})
-            return work(user_id)
 
     @staticmethod
     def log_call(tool: str, status: int, started: float, user_id: str | None) -> None:

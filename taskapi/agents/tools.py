@@ -30,17 +30,20 @@ from ..data.models import TASK_ID_MAX
 from ..data.pagination import BadCursor, TaskQuery, decode_cursor, encode_cursor
 from ..http.etags import VERSION_MAX
 from ..schemas.changes import change_json
-from ..schemas.tasks import complete_schema, task_json, task_schema, task_update_schema
+from ..schemas.tasks import task_json
 from ..schemas.trash import trashed_task_json
 from . import outputs
 from .arguments import (
     add_task_options,
     changes_arguments,
+    completion,
     json_schema,
     list_filters,
     load_arguments,
+    new_task,
     no_arguments,
     page_arguments,
+    task_changes,
     task_id_arguments,
     versioned_task_id_arguments,
 )
@@ -109,14 +112,14 @@ def missing_or_stale(user_id: str, task_id: int, own: dict) -> ToolFailure:
 def list_tasks(user_id: str, arguments: dict) -> dict:
     page_args, filters = load_arguments(arguments, page_arguments, list_filters)
     query = TaskQuery(
-        user_id,
-        filters["status"],
-        filters["q"],
-        filters["sort"],
-        filters["tag"],
-        filters["due_after"],
-        filters["due_before"],
-        filters["remind_before"],
+        user_id=user_id,
+        status=filters["status"],
+        q=filters["q"],
+        sort=filters["sort"],
+        tags=filters["tag"],
+        due_after=filters["due_after"],
+        due_before=filters["due_before"],
+        remind_before=filters["remind_before"],
     )
     after = page_start(query, page_args["cursor"])
     page = task_store.fetch_page(query, page_args["limit"], after)
@@ -144,7 +147,7 @@ def get_task(user_id: str, arguments: dict) -> dict:
 
 
 def add_task(user_id: str, arguments: dict) -> dict:
-    own, fields = load_arguments(arguments, add_task_options, task_schema)
+    own, fields = load_arguments(arguments, add_task_options, new_task)
     key = own.get("idempotency_key")
     if key is None:
         return {"task": agent_task(task_store.insert_task(user_id, fields))}
@@ -164,7 +167,7 @@ def add_task(user_id: str, arguments: dict) -> dict:
 
 
 def update_task(user_id: str, arguments: dict) -> dict:
-    own, changes = load_arguments(arguments, versioned_task_id_arguments, task_update_schema)
+    own, changes = load_arguments(arguments, versioned_task_id_arguments, task_changes)
     task_id = known_task_id(own["task_id"])
     written = task_store.update_task(user_id, task_id, changes, versions=versions_of(own))
     if written is None:
@@ -174,7 +177,7 @@ def update_task(user_id: str, arguments: dict) -> dict:
 
 def complete_task(user_id: str, arguments: dict) -> dict:
     arguments = {"completed": True} | arguments
-    own, body = load_arguments(arguments, versioned_task_id_arguments, complete_schema)
+    own, body = load_arguments(arguments, versioned_task_id_arguments, completion)
     task_id = known_task_id(own["task_id"])
     written = task_store.set_completed(
         user_id, task_id, body["completed"], versions=versions_of(own)
@@ -278,7 +281,7 @@ TOOLS = (
         "rule without RRULE: (e.g. FREQ=WEEKLY;BYDAY=MO) and needs due_at; time_zone an IANA "
         "name the rule follows (e.g. Europe/Berlin). Give an idempotency_key to make a retry "
         "safe.",
-        (add_task_options, task_schema),
+        (add_task_options, new_task),
         outputs.ONE_TASK,
         WRITE_SCOPE,
         add_task,
@@ -291,7 +294,7 @@ TOOLS = (
         "list). Setting completed to true on a recurring task creates its next occurrence "
         "(next_occurrence_id). Give expected_version to refuse the change if the task "
         "changed since it was read.",
-        (versioned_task_id_arguments, task_update_schema),
+        (versioned_task_id_arguments, task_changes),
         outputs.WRITTEN_TASK,
         WRITE_SCOPE,
         update_task,
@@ -302,7 +305,7 @@ TOOLS = (
         "Mark a task done (completed: false reopens it). Completing a recurring task "
         "creates its next occurrence once; its id is next_occurrence_id (null when none "
         "was created).",
-        (versioned_task_id_arguments, complete_schema),
+        (versioned_task_id_arguments, completion),
         outputs.WRITTEN_TASK,
         WRITE_SCOPE,
         complete_task,
