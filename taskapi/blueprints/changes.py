@@ -1,15 +1,15 @@
-"""The change feed: ``/api/{user_id}/changes``, what changed since a token (contract 4.8)."""
+"""The change feed: ``/api/{user_id}/changes``, what changed since a token
+(docs/api.md, "Change feed (sync)")."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
-from marshmallow import ValidationError
 
 from ..auth.limits import user_rate_limit
 from ..auth.tokens import auth_required
 from ..auth.users import provision_user
-from ..data.change_tokens import TokenExpired, read_changes
-from ..data.pagination import BadCursor
+from ..data.change_feed import TokenExpired, read_changes
+from ..http.cursors import decode_feed_token, encode_feed_token
 from ..http.openapi import documented, success
 from ..schemas.changes import ChangesQuerySchema, change_json, changes_query_schema
 
@@ -28,10 +28,9 @@ def list_changes(user_id: str):
     more: true means read on at once. 410: the token is too old, start again without since.
     """
     args = changes_query_schema.load(request.args)
+    since = decode_feed_token(user_id, args["since"])
     try:
-        page, next_token = read_changes(user_id, args["since"], args["limit"])
-    except BadCursor as error:
-        raise ValidationError({"since": [str(error)]}) from None
+        page, next_token = read_changes(user_id, since, args["limit"])
     except TokenExpired:
         abort(
             410, "The token is too old, or the feed began again since; start again without since."
@@ -39,7 +38,7 @@ def list_changes(user_id: str):
     return jsonify(
         {
             "changes": [change_json(task) for task in page.changes],
-            "next": next_token,
+            "next": encode_feed_token(user_id, next_token),
             "more": page.more,
         }
     )

@@ -1,4 +1,4 @@
-"""Trash endpoints: ``/api/{user_id}/trash``, the user's deleted tasks (contract 4.7)."""
+"""Trash endpoints: ``/api/{user_id}/trash``, the user's deleted tasks (docs/api.md, "Trash")."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from ..auth.limits import user_rate_limit
 from ..auth.tokens import auth_required
 from ..auth.users import provision_user
 from ..data import trash_store
+from ..http.cursors import decode_cursor, trash_listing
 from ..http.openapi import documented, success
-from ..http.responses import no_content, page_after, page_response, task_response
+from ..http.responses import no_content, page_response, task_response
 from ..schemas.trash import TrashQuerySchema, trash_query_schema, trashed_task_json
 
 bp = Blueprint("trash", __name__, url_prefix="/api/<user_id>/trash")
@@ -33,11 +34,12 @@ TASK_URL = "/<int:task_id>"
 def list_trash(user_id: str):
     """List the tasks in the trash, latest deletion first, one page at a time."""
     args = trash_query_schema.load(request.args)
-    query = trash_store.trash_query(user_id)
-    page = trash_store.fetch_trash_page(user_id, args["limit"], page_after(query, args["cursor"]))
-    tasks = [trashed_task_json(task) for task in page.tasks]
+    listing = trash_listing(user_id)
+    after = decode_cursor(listing, args["cursor"])
+    page = trash_store.fetch_trash_page(user_id, args["limit"], after)
+    tasks = [trashed_task_json(task) for task in page.rows]
     return page_response(
-        tasks, page, query, "trash.list_trash", user_id=user_id, limit=args["limit"]
+        tasks, page, listing, "trash.list_trash", user_id=user_id, limit=args["limit"]
     )
 
 
