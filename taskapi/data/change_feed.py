@@ -69,10 +69,8 @@ def reading_started() -> int:
 def fetch_changes(user_id: str, position: Position | None, limit: int) -> ChangePage:
     """Up to ``limit`` changes after ``position`` (None: every live task), and where to go on.
 
-    One SELECT, so one snapshot: the tasks, the tombstones and the user's
-    counter (the horizon) as of the same moment. Every change numbered up to
-    the horizon is in it; so when a page is not full, the reader has
-    everything up to the horizon, and the next position is past it.
+    One SELECT: one snapshot of the tasks, the tombstones and the user's counter
+    (the horizon), so a page that is not full has all up to the horizon (docs/design.md).
     """
     statement = CHANGES if position is not None else FIRST_SYNC
     position = position or START

@@ -1,4 +1,4 @@
-"""Trash schemas (contract 4.7): the trash listing's parameters and its tasks."""
+"""Trash schemas (docs/api.md, "Trash"): the trash listing's parameters and its tasks."""
 
 from __future__ import annotations
 
