@@ -165,8 +165,4 @@ def task_json(task: Mapping) -> dict:
     }
 
 
-task_schema = TaskSchema()
-task_update_schema = TaskUpdateSchema()
-complete_schema = CompleteSchema()
 task_list_query_schema = TaskListQuerySchema()
-clear_completed_query_schema = ClearCompletedQuerySchema()

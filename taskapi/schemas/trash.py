@@ -31,6 +31,3 @@ class DeletedCountSchema(Schema):
 
 def trashed_task_json(task: Mapping) -> dict:
     return task_json(task) | {"deleted_at": rfc3339(task["deleted_at"])}
-
-
-trash_query_schema = TrashQuerySchema()
