@@ -133,7 +133,7 @@ def run(database_url: str) -> None:
     with app.app_context():
         cursors = {}
         for sort in SORTS:
-            query = TaskQuery("heavy", "all", "", sort)
+            query = TaskQuery(user_id="heavy", status="all", q="", sort=sort)
             column, task_id = query.order.column, TASKS.c.id
             order = (column.desc(), task_id.desc()) if query.order.descending else (column, task_id)
             row = db.session.execute(

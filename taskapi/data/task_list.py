@@ -47,7 +47,7 @@ class FilterShape(NamedTuple):
         return self.tag_count > 0 and self.status == "all" and not others
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskQuery:
     user_id: str
     status: str
