@@ -14,7 +14,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..data.models import IDEMPOTENCY_KEY_MAX_LENGTH
-from ..data.pagination import CURSOR_MAX_LENGTH
+from ..http.cursors import CURSOR_MAX_LENGTH
 from ..schemas.changes import CHANGES_LIMIT_MAX, ChangesQuerySchema
 from ..schemas.tasks import CompleteSchema, TaskSchema, TaskUpdateSchema, task_list_query_schema
 
@@ -27,7 +27,7 @@ LIST_FILTERS = ("status", "q", "sort", "tag", "due_after", "due_before", "remind
 
 
 def printable_ascii(key: str) -> None:
-    """What the Idempotency-Key header accepts (taskapi.data.idempotency), with its message."""
+    """What the Idempotency-Key header accepts (taskapi.http.idempotency), with its message."""
     if not 0 < len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH or not key.isascii() or not key.isprintable():
         raise ValidationError(f"Must be 1-{IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters.")
 

@@ -20,15 +20,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Response
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 from sqlalchemy import RowMapping
 
-from ..data import tag_store, task_store, trash_store
-from ..data.change_tokens import TokenExpired, read_changes
-from ..data.idempotency import run_once
+from ..data import tag_store, task_list, task_store, trash_store
+from ..data.change_feed import TokenExpired, read_changes
 from ..data.models import TASK_ID_MAX
-from ..data.pagination import BadCursor, TaskQuery, decode_cursor, encode_cursor
+from ..data.task_list import TaskQuery
+from ..http.cursors import (
+    decode_cursor,
+    decode_feed_token,
+    encode_cursor,
+    encode_feed_token,
+    task_listing,
+    trash_listing,
+)
 from ..http.etags import VERSION_MAX
+from ..http.idempotency import run_once
 from ..schemas.changes import change_json
 from ..schemas.tasks import task_json
 from ..schemas.trash import trashed_task_json
@@ -121,21 +129,14 @@ def list_tasks(user_id: str, arguments: dict) -> dict:
         due_before=filters["due_before"],
         remind_before=filters["remind_before"],
     )
-    after = page_start(query, page_args["cursor"])
-    page = task_store.fetch_page(query, page_args["limit"], after)
+    listing = task_listing(query)
+    after = decode_cursor(listing, page_args["cursor"])
+    page = task_list.fetch_task_page(query, page_args["limit"], after)
     return {
-        "tasks": [agent_task(task) for task in page.tasks],
-        "next_cursor": encode_cursor(query, page.next_position) if page.next_position else None,
+        "tasks": [agent_task(task) for task in page.rows],
+        "next_cursor": encode_cursor(listing, page.next_position) if page.next_position else None,
         "total": page.total,
     }
-
-
-def page_start(query: TaskQuery, cursor: str | None):
-    """Where the page ``cursor`` names starts (None: the first); a field error if it is bad."""
-    try:
-        return decode_cursor(query, cursor) if cursor else None
-    except BadCursor as error:
-        raise ValidationError({"cursor": [str(error)]}) from None
 
 
 def get_task(user_id: str, arguments: dict) -> dict:
@@ -213,13 +214,12 @@ def restore_task(user_id: str, arguments: dict) -> dict:
 
 def list_trash(user_id: str, arguments: dict) -> dict:
     page_args, _ = load_arguments(arguments, page_arguments)
-    query = trash_store.trash_query(user_id)
-    page = trash_store.fetch_trash_page(
-        user_id, page_args["limit"], page_start(query, page_args["cursor"])
-    )
+    listing = trash_listing(user_id)
+    after = decode_cursor(listing, page_args["cursor"])
+    page = trash_store.fetch_trash_page(user_id, page_args["limit"], after)
     return {
-        "tasks": [agent_trashed_task(task) for task in page.tasks],
-        "next_cursor": encode_cursor(query, page.next_position) if page.next_position else None,
+        "tasks": [agent_trashed_task(task) for task in page.rows],
+        "next_cursor": encode_cursor(listing, page.next_position) if page.next_position else None,
         "total": page.total,
     }
 
@@ -231,10 +231,9 @@ def list_tags(user_id: str, arguments: dict) -> dict:
 
 def get_changes(user_id: str, arguments: dict) -> dict:
     args, _ = load_arguments(arguments, changes_arguments)
+    since = decode_feed_token(user_id, args["since"])
     try:
-        page, next_token = read_changes(user_id, args["since"], args["limit"])
-    except BadCursor as error:
-        raise ValidationError({"since": [str(error)]}) from None
+        page, next_token = read_changes(user_id, since, args["limit"])
     except TokenExpired:
         raise ToolFailure(
             410,
@@ -245,7 +244,7 @@ def get_changes(user_id: str, arguments: dict) -> dict:
         change_json(row) if row["deleted_at"] is not None else agent_task(row)
         for row in page.changes
     ]
-    return {"changes": changes, "next": next_token, "more": page.more}
+    return {"changes": changes, "next": encode_feed_token(user_id, next_token), "more": page.more}
 
 
 TOOLS = (
