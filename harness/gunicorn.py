@@ -46,6 +46,16 @@ def wait_for_port(
         time.sleep(0.05)
 
 
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """Send ``sig`` and wait for ``process`` to end; kill it past ``timeout`` seconds."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def call(
     url: str,
     method: str = "GET",

@@ -4,7 +4,6 @@ with tokens issued like Better Auth's ``mcp`` plugin does (``AgentTokens``)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -13,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from harness.gunicorn import ROOT, free_port, read_log, wait_for_port
+from harness.gunicorn import ROOT, free_port, read_log, stop, wait_for_port
 from harness.jwks_server import JWKSServer, SigningKey
 from tests.helpers import SECRET
 
@@ -71,12 +70,7 @@ def mcp_server(
         wait_for_port(port, process, "uvicorn", server.output, timeout=40)
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from harness.gunicorn import free_port, wait_for_port
+from harness.gunicorn import free_port, stop, wait_for_port
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
@@ -68,12 +68,7 @@ logfile = {folder / "pgbouncer.log"}
         through = server.set(drivername="postgresql+psycopg2", host="127.0.0.1", port=port)
         yield through.render_as_string(hide_password=False)
     finally:
-        process.send_signal(signal.SIGINT)  # PgBouncer's immediate shutdown
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGINT, timeout=10)  # SIGINT: PgBouncer's immediate shutdown
         output.close()
         shutil.rmtree(folder, ignore_errors=True)
 

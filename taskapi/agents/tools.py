@@ -25,9 +25,10 @@ from sqlalchemy import RowMapping
 
 from ..data import tag_store, task_list, task_store, trash_store
 from ..data.change_feed import TokenExpired, read_changes
+from ..data.keyset import Page
 from ..data.models import TASK_ID_MAX
-from ..data.task_list import TaskQuery
 from ..http.cursors import (
+    Listing,
     decode_cursor,
     decode_feed_token,
     encode_cursor,
@@ -38,7 +39,7 @@ from ..http.cursors import (
 from ..http.etags import VERSION_MAX
 from ..http.idempotency import run_once
 from ..schemas.changes import change_json
-from ..schemas.tasks import task_json
+from ..schemas.tasks import task_json, task_query
 from ..schemas.trash import trashed_task_json
 from . import outputs
 from .arguments import (
@@ -119,21 +120,17 @@ def missing_or_stale(user_id: str, task_id: int, own: dict) -> ToolFailure:
 
 def list_tasks(user_id: str, arguments: dict) -> dict:
     page_args, filters = load_arguments(arguments, page_arguments, list_filters)
-    query = TaskQuery(
-        user_id=user_id,
-        status=filters["status"],
-        q=filters["q"],
-        sort=filters["sort"],
-        tags=filters["tag"],
-        due_after=filters["due_after"],
-        due_before=filters["due_before"],
-        remind_before=filters["remind_before"],
-    )
+    query = task_query(user_id, filters)
     listing = task_listing(query)
     after = decode_cursor(listing, page_args["cursor"])
     page = task_list.fetch_task_page(query, page_args["limit"], after)
+    return page_content(page, listing, agent_task)
+
+
+def page_content(page: Page, listing: Listing, shape: Callable[[RowMapping], dict]) -> dict:
+    """A page as list_tasks and list_trash return it: the tasks, where to go on, the total."""
     return {
-        "tasks": [agent_task(task) for task in page.rows],
+        "tasks": [shape(task) for task in page.rows],
         "next_cursor": encode_cursor(listing, page.next_position) if page.next_position else None,
         "total": page.total,
     }
@@ -217,11 +214,7 @@ def list_trash(user_id: str, arguments: dict) -> dict:
     listing = trash_listing(user_id)
     after = decode_cursor(listing, page_args["cursor"])
     page = trash_store.fetch_trash_page(user_id, page_args["limit"], after)
-    return {
-        "tasks": [agent_trashed_task(task) for task in page.rows],
-        "next_cursor": encode_cursor(listing, page.next_position) if page.next_position else None,
-        "total": page.total,
-    }
+    return page_content(page, listing, agent_trashed_task)
 
 
 def list_tags(user_id: str, arguments: dict) -> dict:

@@ -13,7 +13,6 @@ from sqlalchemy import RowMapping
 
 from ..auth.decorators import user_view
 from ..data import task_list, task_store, trash_store
-from ..data.task_list import TaskQuery
 from ..http.arguments import arguments
 from ..http.cursors import decode_cursor, task_listing
 from ..http.etags import (
@@ -35,6 +34,7 @@ from ..schemas.tasks import (
     TaskUpdateSchema,
     task_json,
     task_list_query_schema,
+    task_query,
 )
 from ..schemas.trash import DeletedCountSchema
 
@@ -55,16 +55,7 @@ TASK_WITH_ETAG_AND_LINK = success("Task", headers=("ETag", "Link"))  # Link: a n
 @arguments(TaskListQuerySchema, location="query")
 def list_tasks(user_id: str, args: dict):
     """List the user's tasks: filtered, sorted, one page at a time."""
-    query = TaskQuery(
-        user_id=user_id,
-        status=args["status"],
-        q=args["q"],
-        sort=args["sort"],
-        tags=args["tag"],
-        due_after=args["due_after"],
-        due_before=args["due_before"],
-        remind_before=args["remind_before"],
-    )
+    query = task_query(user_id, args)
     listing = task_listing(query)
     page = task_list.fetch_task_page(query, args["limit"], decode_cursor(listing, args["cursor"]))
     dumped = task_list_query_schema.dump(args)  # times and tags back to their text

@@ -22,6 +22,7 @@ from ..data.models import (
     TIME_ZONE_MAX_LENGTH,
     TITLE_MAX_LENGTH,
 )
+from ..data.task_list import TaskQuery
 from ..http.cursors import CURSOR_MAX_LENGTH
 from ..recurrence import check_rule, check_time_zone
 from .fields import PageLimit, StrictBoolean, Text, TrimmedText, UTCDateTime, rfc3339
@@ -141,6 +142,21 @@ class ClearCompletedQuerySchema(QuerySchema):
         required=True,
         validate=validate.OneOf(["completed"]),
         metadata={"description": "Required: nothing else is ever deleted in bulk."},
+    )
+
+
+def task_query(user_id: str, args: Mapping) -> TaskQuery:
+    """The query that ``TaskListQuerySchema``'s filters (or the MCP ``list_tasks``
+    tool's, loaded by the same fields) ask for."""
+    return TaskQuery(
+        user_id=user_id,
+        status=args["status"],
+        q=args["q"],
+        sort=args["sort"],
+        tags=args["tag"],
+        due_after=args["due_after"],
+        due_before=args["due_before"],
+        remind_before=args["remind_before"],
     )
 
 
