@@ -16,6 +16,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import Flask
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.routes import create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
@@ -28,6 +29,7 @@ from mcp.server.transport_security import (
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import AnyHttpUrl, ConfigDict
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -79,8 +81,9 @@ def build_server(app: Flask) -> Starlette:
         ),
     )
     advertise_scopes(starlette, resource, config["MCP_AUTHORIZATION_SERVER"])
-    starlette.add_middleware(LoneSurrogatesAsNul)
-    starlette.add_middleware(KeysUnavailableIs503)
+    # Innermost, after the token is verified: only an agent's body is ever read here.
+    starlette.user_middleware.append(Middleware(LoneSurrogatesAsNul))
+    starlette.add_middleware(KeysUnavailableIs503)  # outermost: around the token's verification
     return starlette
 
 
@@ -183,7 +186,8 @@ class LoneSurrogatesAsNul:
         self.max_body_size = max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        authenticated = isinstance(scope.get("user"), AuthenticatedUser)
+        if scope["type"] != "http" or scope["method"] != "POST" or not authenticated:
             await self.app(scope, receive, send)
             return
         chunks, size, more = [], 0, True
