@@ -16,11 +16,11 @@ import jwt as pyjwt
 from sqlalchemy import delete
 
 from harness.databases import fresh_postgres_database
+from harness.gunicorn import SECRET
 from taskapi import create_app
 from taskapi.data.models import Task, User
 from taskapi.extensions import db
 
-SECRET = "test-secret-" + "x" * 60
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 BACKENDS = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
 

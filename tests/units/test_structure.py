@@ -1,4 +1,5 @@
-"""The package's shape: no import cycles, and every per-user view guarded in order."""
+"""The package's shape: no import cycles, every per-user view guarded in order, and
+what may import what (config.py nothing of the package; bench and harness nothing of tests)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,21 @@ def test_every_per_user_view_is_guarded_in_order(app):
     assert per_user
     for rule in per_user:
         assert wrapper_layers(app.view_functions[rule.endpoint]) == expected, rule.rule
+
+
+def test_config_imports_nothing_from_the_package():
+    """gunicorn's master loads taskapi/config.py by itself (gunicorn.conf.py)."""
+    modules = {module_name(path) for path in PACKAGE.rglob("*.py")}
+    assert imported_modules(PACKAGE / "config.py", modules) == set()
+
+
+def test_bench_and_harness_import_nothing_from_tests():
+    """The benchmarks run without the test suite; both share harness/."""
+    root = PACKAGE.parent
+    for path in [*(root / "bench").glob("*.py"), *(root / "harness").glob("*.py")]:
+        nodes = list(ast.walk(ast.parse(path.read_text())))
+        imported = {node.module for node in nodes if isinstance(node, ast.ImportFrom)}
+        imported |= {
+            alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names
+        }
+        assert not {name for name in imported if name and name.split(".")[0] == "tests"}, path
