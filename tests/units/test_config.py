@@ -129,10 +129,10 @@ def test_app_env_is_read_in_any_case(environ, value):
 
 
 def test_dotenv_is_read_in_development_only(environ, monkeypatch, make_app):
-    import taskapi
+    import taskapi.config
 
     read = []
-    monkeypatch.setattr(taskapi, "load_dotenv", read.append)
+    monkeypatch.setattr(taskapi.config, "load_dotenv", read.append)
     environ.setenv("BETTER_AUTH_SECRET", STRONG_SECRET)
     for value, reads in (("PRODUCTION", 0), ("testing", 0), ("Development", 1)):
         environ.setenv("APP_ENV", value)
