@@ -1,4 +1,5 @@
-"""Real processes for tests: the API under gunicorn, static pages, free ports."""
+"""Real processes for the tests and benchmarks: the API under gunicorn, static pages, free
+ports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The OpenAPI document (contract section 5) and the docs page."""
+"""The OpenAPI document and the docs page (docs/api.md, Service endpoints)."""
 
 from __future__ import annotations
 
