@@ -1,37 +1,35 @@
-"""The change feed: ``/api/{user_id}/changes``, what changed since a token (contract 4.8)."""
+"""The change feed: ``/api/{user_id}/changes``, what changed since a token.
+
+Its contract: docs/api.md, "Change feed (sync)".
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
-from marshmallow import ValidationError
+from flask import Blueprint, abort, jsonify
 
-from ..auth.limits import user_rate_limit
-from ..auth.tokens import auth_required
-from ..auth.users import provision_user
-from ..data.change_tokens import TokenExpired, read_changes
-from ..data.pagination import BadCursor
+from ..auth.decorators import user_view
+from ..data.change_feed import TokenExpired, read_changes
+from ..http.arguments import arguments
+from ..http.cursors import decode_feed_token, encode_feed_token
 from ..http.openapi import documented, success
-from ..schemas.changes import ChangesQuerySchema, change_json, changes_query_schema
+from ..schemas.changes import ChangesQuerySchema, change_json
 
 bp = Blueprint("changes", __name__, url_prefix="/api/<user_id>/changes")
 
 
 @bp.get("")
-@documented(query=ChangesQuerySchema, responses={200: success("Changes")}, errors=(400, 410))
-@auth_required
-@user_rate_limit
-@provision_user
-def list_changes(user_id: str):
+@documented(responses={200: success("Changes")}, errors=(400, 410))
+@user_view
+@arguments(ChangesQuerySchema, location="query")
+def list_changes(user_id: str, args: dict):
     """List what changed since a token: tasks in their latest state, and deletions.
 
     Without since: every task. Store next and pass it as since on the next poll;
     more: true means read on at once. 410: the token is too old, start again without since.
     """
-    args = changes_query_schema.load(request.args)
+    since = decode_feed_token(user_id, args["since"])
     try:
-        page, next_token = read_changes(user_id, args["since"], args["limit"])
-    except BadCursor as error:
-        raise ValidationError({"since": [str(error)]}) from None
+        page, next_token = read_changes(user_id, since, args["limit"])
     except TokenExpired:
         abort(
             410, "The token is too old, or the feed began again since; start again without since."
@@ -39,7 +37,7 @@ def list_changes(user_id: str):
     return jsonify(
         {
             "changes": [change_json(task) for task in page.changes],
-            "next": next_token,
+            "next": encode_feed_token(user_id, next_token),
             "more": page.more,
         }
     )

@@ -1,4 +1,4 @@
-"""Rate limits (docs/operations.md, Rate limits): per user on tasks, per address on /api/auth/*."""
+"""Rate limits (docs/api.md, "Errors": 429): per user on tasks, per address on /api/auth/*."""
 
 from __future__ import annotations
 
@@ -8,19 +8,26 @@ import uuid
 import pytest
 import redis
 
+from taskapi.auth.limits import count_user_call
+
 from ..helpers import TASKS, assert_problem, bearer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
-def limited(limited_client):
-    """A client with 5 task requests a minute per user and 3 logins per address."""
-    return limited_client(TASKS_RATE_LIMIT="5 per minute", AUTH_RATE_LIMIT="3 per minute")
+def limited_app(app, database_url, make_app):
+    """Rate limits on: 5 task requests a minute per user, 3 logins per address."""
+    return make_app(
+        database_url,
+        RATELIMIT_ENABLED=True,
+        TASKS_RATE_LIMIT="5 per minute",
+        AUTH_RATE_LIMIT="3 per minute",
+    )
 
 
-def test_task_routes_are_limited_per_user(limited):
-    client = limited
+def test_task_routes_are_limited_per_user(limited_app):
+    client = limited_app.test_client()
     statuses = [client.get(TASKS, headers=bearer("alice")).status_code for _ in range(5)]
     assert statuses == [200] * 5
     response = client.post(TASKS, json={"title": "x"}, headers=bearer("alice"))
@@ -30,16 +37,26 @@ def test_task_routes_are_limited_per_user(limited):
     assert client.get("/api/bob/tasks", headers=bearer("bob")).status_code == 200
 
 
-def test_requests_without_a_valid_token_do_not_use_up_a_users_limit(limited):
-    client = limited
+def test_calls_counted_without_a_request_share_the_users_count(limited_app):
+    """Another process (the MCP server, say) counts a user's calls in the same count."""
+    with limited_app.app_context():
+        assert [count_user_call("alice") for _ in range(5)] == [None] * 5
+    client = limited_app.test_client()
+    assert client.get(TASKS, headers=bearer("alice")).status_code == 429
+    with limited_app.app_context():
+        assert 0 < count_user_call("alice") <= 60  # seconds until the window ends
+
+
+def test_requests_without_a_valid_token_do_not_use_up_a_users_limit(limited_app):
+    client = limited_app.test_client()
     for _ in range(10):
         assert client.get(TASKS).status_code == 401
         assert client.get(TASKS, headers=bearer("mallory")).status_code == 403
     assert client.get(TASKS, headers=bearer("alice")).status_code == 200
 
 
-def test_auth_routes_are_limited_per_address(limited):
-    client = limited
+def test_auth_routes_are_limited_per_address(limited_app):
+    client = limited_app.test_client()
     body = {"email": "nobody@example.com", "password": "wrong password"}
     statuses = [client.post("/api/auth/login", json=body).status_code for _ in range(3)]
     assert statuses == [401] * 3
