@@ -100,3 +100,24 @@ def test_bench_and_harness_import_nothing_from_tests():
             alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names
         }
         assert not {name for name in imported if name and name.split(".")[0] == "tests"}, path
+
+
+ROOMS_NOT_IMPORTED = {
+    # Data access serves every process (web, MCP, the dispatcher): it knows no request.
+    "taskapi.data": ("taskapi.http", "taskapi.auth", "taskapi.blueprints", "taskapi.schemas"),
+    # Who is calling: its plain functions run outside a request too.
+    "taskapi.auth": ("taskapi.http", "taskapi.blueprints"),
+}
+
+
+def test_each_room_imports_only_the_rooms_below_it():
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    crossings = [
+        (name, dep)
+        for name, path in paths.items()
+        for room, forbidden in ROOMS_NOT_IMPORTED.items()
+        if name.startswith(room)
+        for dep in imported_modules(path, set(paths))
+        if dep.startswith(forbidden)
+    ]
+    assert crossings == []
