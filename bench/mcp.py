@@ -28,14 +28,14 @@ from pathlib import Path
 
 import anyio
 import httpx2
+import jwt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.databases import fresh_postgres_database, upgrade_with_cli
-from harness.gunicorn import gunicorn
+from harness.gunicorn import SECRET, gunicorn
 from harness.jwks_server import JWKSServer
 from harness.mcp_server import AgentTokens, mcp_server
-from tests.helpers import SECRET, make_token
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -105,7 +105,8 @@ class RESTCall:
     def __init__(self, base: str, user_id: str, tool: str):
         self.tool = tool
         self.url = f"{base}/api/{user_id}/tasks"
-        self.headers = {"Authorization": f"Bearer {make_token(user_id)}"}
+        token = jwt.encode({"sub": user_id, "exp": int(time.time()) + 3600}, SECRET, "HS256")
+        self.headers = {"Authorization": f"Bearer {token}"}
 
     async def send(self, client: httpx2.AsyncClient, number: int) -> None:
         if self.tool == "list_tasks":

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from harness.gunicorn import ROOT, free_port, read_log, stop, wait_for_port
+from harness.gunicorn import ROOT, SECRET, free_port, read_log, stop, wait_for_port
 from harness.jwks_server import JWKSServer, SigningKey
-from tests.helpers import SECRET
 
 
 @dataclass

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import click
@@ -11,6 +13,7 @@ from flask.cli import with_appcontext
 from flask_jwt_extended import create_access_token
 
 from .auth.tokens import is_valid_user_id
+from .config import ConfigError, refusal
 from .data.idempotency_keys import purge_expired_keys
 from .data.trash_store import purge_expired_trash
 from .extensions import db
@@ -51,8 +54,11 @@ def purge_trash_command():
 
 
 def register_commands(app: Flask) -> None:
+    """Every ``flask --app taskapi ...`` command."""
     app.cli.add_command(token_command)
-    if app.testing or click.get_current_context(silent=True) is not None:
+    app.cli.add_command(purge_idempotency_keys_command)
+    app.cli.add_command(purge_trash_command)
+    if app.testing or running_as_command():
         register_migrations(app)
 
 
@@ -62,5 +68,20 @@ def register_migrations(app: Flask) -> None:
 
     directory = os.path.join(app.root_path, os.pardir, "migrations")
     Migrate(app, db, directory=directory, render_as_batch=True)
-    app.cli.add_command(purge_idempotency_keys_command)
-    app.cli.add_command(purge_trash_command)
+
+
+def running_as_command() -> bool:
+    """Whether the app is being built by ``flask --app taskapi ...``."""
+    return click.get_current_context(silent=True) is not None
+
+
+@contextmanager
+def one_line_refusals() -> Iterator[None]:
+    """On the command line, a ConfigError ends the command with one line on stderr
+    and exit status 1 (click's way), not a traceback; elsewhere it propagates."""
+    try:
+        yield
+    except ConfigError as error:
+        if not running_as_command():
+            raise
+        raise click.ClickException(refusal(error, os.environ)) from None

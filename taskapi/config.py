@@ -3,7 +3,8 @@
 Every setting is parsed here (``load_config``), every setting that follows
 from others is computed here (``derived_settings``), and nowhere else; the
 rest of the package reads ``current_app.config``. docs/operations.md lists
-them all.
+them all. gunicorn's master loads this module by itself to check the same
+settings before it forks (gunicorn.conf.py): it imports nothing from taskapi.
 """
 
 from __future__ import annotations
@@ -16,9 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dotenv import load_dotenv
 from limits import parse_many
 
 ENVIRONMENTS = ("development", "production", "testing")
+# Read in development only; variables already set win.
+DOTENV = Path(__file__).resolve().parent.parent / ".env"
+# Set by gunicorn's master once it has logged the configuration's warnings: the
+# workers it forks inherit it and do not log them again.
+WARNINGS_LOGGED = "TASKAPI_CONFIGURATION_WARNINGS_LOGGED"
 MIN_SECRET_LENGTH = 32
 # Tokens signed with the shared secret (BETTER_AUTH_SECRET, or this app's own).
 SHARED_SECRET_ALGORITHMS = ("HS256",)
@@ -33,6 +40,32 @@ ORIGIN = re.compile(
 
 class ConfigError(RuntimeError):
     """The configuration is unusable; the app refuses to start."""
+
+
+def refusal(error: ConfigError, environ: Mapping[str, str]) -> str:
+    """The one line a person reads when ``error`` stops a command or the server."""
+    line = f"taskapi cannot start: {error}"
+    if not environ.get("APP_ENV", "").strip():
+        line += (
+            " APP_ENV is not set, so it runs as production: to try it out, prefix the "
+            "command with APP_ENV=development."
+        )
+    return line
+
+
+def from_environment(instance_path: str) -> dict:
+    """The settings from the environment (in development, ``.env`` first), with
+    those that follow from them, checked: what create_app() runs with."""
+    if app_environment(os.environ) == "development":
+        load_dotenv(DOTENV)
+    return completed(load_config(os.environ, instance_path))
+
+
+def completed(config: Mapping) -> dict:
+    """``config`` with the settings that follow from it; ConfigError if it cannot work."""
+    config = {**config, **derived_settings(config)}
+    check_config(config)
+    return config
 
 
 def app_environment(environ: Mapping[str, str]) -> str:
@@ -98,7 +131,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
         # The counters' keys start with it (several apps can share one Redis).
         "RATELIMIT_KEY_PREFIX": "taskapi",
-        # gunicorn reads it too (gunicorn.conf.py); here for the warning below.
+        # gunicorn's workers (gunicorn.conf.py takes it from here), and the warning below.
         "WEB_CONCURRENCY": parse_int(environ, "WEB_CONCURRENCY", 2, minimum=1),
         # The MCP process (docs/mcp.md): its port, the public URL of its endpoint (the
         # audience its tokens must name), the issuer of those tokens, the Host allowlist.
@@ -147,11 +180,15 @@ def mcp_derived_settings(config: Mapping) -> dict:
     return {"MCP_AUTHORIZATION_SERVER": issuer, "MCP_ALLOWED_HOSTS": hosts}
 
 
-def config_warnings(config: Mapping) -> list[str]:
-    """Settings that are allowed but do not do what their owner probably wants.
+def startup_warnings(config: Mapping) -> list[str]:
+    """What create_app logs: ``config_warnings``, unless gunicorn's master has
+    logged them already (once for the server, not once per worker)."""
+    return [] if os.environ.get(WARNINGS_LOGGED) else config_warnings(config)
 
-    create_app logs each as one line at startup.
-    """
+
+def config_warnings(config: Mapping) -> list[str]:
+    """Settings that are allowed but do not do what their owner probably wants;
+    each is logged as one line at startup."""
     warnings = list(config.get("CONFIG_WARNINGS", ()))
     storage = config.get("RATELIMIT_STORAGE_URI", "memory://")
     if (
