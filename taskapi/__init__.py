@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .auth.limits import init_limits
 from .auth.tokens import init_auth
 from .auth.users import init_users
-from .blueprints import accounts, changes, docs, health, tags, tasks, trash
+from .blueprints import accounts, changes, docs, health, push, tags, tasks, trash
 from .commands import register_commands
 from .config import app_environment, check_config, config_warnings, derived_settings, load_config
 from .data.database import init_database
@@ -79,4 +79,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(tags.bp)
     app.register_blueprint(trash.bp)
     app.register_blueprint(changes.bp)
+    app.register_blueprint(push.key_bp)
+    app.register_blueprint(push.bp)
     app.register_blueprint(docs.bp)

@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from .push.endpoints import DEFAULT_PUSH_SERVICE_HOSTS, parse_push_hosts
+from .push.vapid import development_key, public_key_of
+
 ENVIRONMENTS = ("development", "production", "testing")
 MIN_SECRET_LENGTH = 32
 # Tokens signed with the shared secret (BETTER_AUTH_SECRET, or this app's own).
@@ -60,6 +63,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
     if jwks_url and urlsplit(jwks_url).scheme not in ("http", "https"):
         raise ConfigError(f"JWT_JWKS_URL must be an http(s) URL, not {jwks_url!r}.")
     default_origins = "http://localhost:3000" if env == "development" else ""
+    vapid_private_key = environ.get("VAPID_PRIVATE_KEY", "").strip()
+    if not vapid_private_key and env == "development":
+        vapid_private_key = development_key(instance_path)
     warnings: list[str] = []  # what parsing let through but the operator should hear of
 
     return {
@@ -99,6 +105,23 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "RATELIMIT_KEY_PREFIX": "taskapi",
         # gunicorn reads it too (gunicorn.conf.py); here for the warning below.
         "WEB_CONCURRENCY": parse_int(environ, "WEB_CONCURRENCY", 2, minimum=1),
+        # Web Push reminders (contract 4.10; docs/operations.md, "Reminders").
+        "VAPID_PRIVATE_KEY": vapid_private_key or None,
+        "VAPID_SUBJECT": parse_vapid_subject(environ, env),
+        "PUSH_SERVICE_HOSTS": environ.get("PUSH_SERVICE_HOSTS", "").strip()
+        or ",".join(DEFAULT_PUSH_SERVICE_HOSTS),
+        "REMINDER_POLL_SECONDS": parse_seconds(environ, "REMINDER_POLL_SECONDS", 15, minimum=0.1),
+        # How long a push service keeps a reminder for an offline device, and how
+        # long a failing push is retried (FCM and Mozilla keep at most 28 days).
+        "PUSH_TTL_SECONDS": parse_push_ttl(environ),
+        "PUSH_TIMEOUT_SECONDS": parse_seconds(environ, "PUSH_TIMEOUT_SECONDS", 10, minimum=0.1),
+        # Pushes one dispatcher has in flight at once (threads).
+        "REMINDER_CONCURRENCY": parse_int(environ, "REMINDER_CONCURRENCY", 20, minimum=1),
+        # A dispatcher's claim on a push lapses after this long unless renewed
+        # (it renews while the push is in flight); then another may send it.
+        "REMINDER_LEASE_SECONDS": parse_seconds(environ, "REMINDER_LEASE_SECONDS", 60, minimum=1),
+        # CA certificates the dispatcher trusts: the system store unless these say otherwise.
+        "PUSH_CA_BUNDLE": ca_bundle(environ),
         "CONFIG_WARNINGS": warnings,
     }
 
@@ -111,6 +134,7 @@ def derived_settings(config: Mapping) -> dict:
     """
     jwks_algorithms = JWKS_ALGORITHMS if config.get("JWT_JWKS_URL") else ()
     return {
+        **push_settings(config),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(config["SQLALCHEMY_DATABASE_URI"]),
         # flask-jwt-extended: tokens in the Authorization header only; the key for
         # each algorithm is chosen by taskapi.auth.jwks (no algorithm confusion).
@@ -122,6 +146,23 @@ def derived_settings(config: Mapping) -> dict:
         "JWT_ENCODE_ISSUER": config.get("JWT_ISSUER"),
         "JWT_ENCODE_AUDIENCE": config.get("JWT_AUDIENCE"),
     }
+
+
+def push_settings(config: Mapping) -> dict:
+    """The VAPID public key (for ``GET /api/push/key``) and the parsed push service hosts."""
+    private_key = config.get("VAPID_PRIVATE_KEY")
+    try:
+        public_key = public_key_of(private_key) if private_key else None
+    except ValueError:
+        raise ConfigError(
+            "VAPID_PRIVATE_KEY must be a raw P-256 private key, 32 bytes in base64url "
+            "(make a pair with: flask --app taskapi vapid-keys)."
+        ) from None
+    try:
+        hosts = parse_push_hosts(config.get("PUSH_SERVICE_HOSTS") or "")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return {"VAPID_PUBLIC_KEY": public_key, "PUSH_SERVICES": hosts}
 
 
 def config_warnings(config: Mapping) -> list[str]:
@@ -162,6 +203,27 @@ def check_config(config: Mapping) -> None:
         )
     if not secret:
         raise ConfigError("BETTER_AUTH_SECRET is not set.")
+
+
+def check_dispatcher_config(config: Mapping) -> None:
+    """Refuse to run ``send-reminders`` without a VAPID key pair and subject.
+
+    Development makes both up (``load_config``); elsewhere they must be set,
+    or push services would refuse every push (or, with a key made up here,
+    browsers' subscriptions would break at every restart).
+    """
+    missing = [name for name in ("VAPID_PRIVATE_KEY", "VAPID_SUBJECT") if not config.get(name)]
+    if missing:
+        raise ConfigError(
+            f"send-reminders needs {' and '.join(missing)} (make a key pair with: "
+            "flask --app taskapi vapid-keys; VAPID_SUBJECT is mailto:you@example.com or "
+            "an https: URL)."
+        )
+    if not config.get("PUSH_CA_BUNDLE"):
+        raise ConfigError(
+            "send-reminders found no CA certificates: install the system's (Debian: "
+            "ca-certificates) or set SSL_CERT_FILE."
+        )
 
 
 def normalize_database_url(url: str) -> str:
@@ -213,6 +275,50 @@ def parse_origins(raw: str, warnings: list[str]) -> list[str]:
             )
         origins.append(origin)
     return origins
+
+
+# RFC 8292: a mailto: address or an https: URL where the push service can reach the sender.
+VAPID_SUBJECT = re.compile(r"mailto:[^@\s]+@[^@\s]+|https://[^\s/]+(/\S*)?", re.ASCII)
+DEVELOPMENT_VAPID_SUBJECT = "mailto:taskapi@localhost"
+# Push services keep a message at most 28 days (FCM, Mozilla's autopush).
+PUSH_TTL_MAX_SECONDS = 28 * 24 * 3600
+
+
+def parse_vapid_subject(environ: Mapping[str, str], env: str) -> str | None:
+    raw = environ.get("VAPID_SUBJECT", "").strip()
+    if not raw:
+        return DEVELOPMENT_VAPID_SUBJECT if env == "development" else None
+    if not VAPID_SUBJECT.fullmatch(raw):
+        raise ConfigError(
+            f"VAPID_SUBJECT must be mailto:you@example.com or an https: URL, not {raw!r}."
+        )
+    return raw
+
+
+def parse_push_ttl(environ: Mapping[str, str]) -> int:
+    ttl = parse_int(environ, "PUSH_TTL_SECONDS", 24 * 3600, minimum=0)
+    if ttl > PUSH_TTL_MAX_SECONDS:
+        raise ConfigError(f"PUSH_TTL_SECONDS must be at most {PUSH_TTL_MAX_SECONDS} (28 days).")
+    return ttl
+
+
+def ca_bundle(environ: Mapping[str, str]) -> str | None:
+    """The CA file for pushes: ``REQUESTS_CA_BUNDLE`` or ``SSL_CERT_FILE`` when set,
+    else the system store (Debian's /etc/ssl/certs/ca-certificates.crt), never a
+    bundle shipped with a Python package (it would miss a company's own CA)."""
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    import ssl  # here: gunicorn's gevent workers patch ssl before the app is imported
+
+    for path in (ssl.get_default_verify_paths().cafile, DEBIAN_CA_FILE):
+        if path and os.path.isfile(path):
+            return path
+    return None  # the dispatcher refuses to start without one
+
+
+DEBIAN_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def parse_public_url(raw: str) -> str | None:
