@@ -1,8 +1,12 @@
-"""Command-line tools: ``flask --app taskapi token USER_ID`` and housekeeping."""
+"""Command-line tools: ``flask --app taskapi token USER_ID``, housekeeping, and the
+reminder dispatcher (``send-reminders``) with its keys (``vapid-keys``)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import sys
 from datetime import timedelta
 
 import click
@@ -11,9 +15,11 @@ from flask.cli import with_appcontext
 from flask_jwt_extended import create_access_token
 
 from .auth.tokens import is_valid_user_id
+from .config import ConfigError, check_dispatcher_config
 from .data.idempotency import purge_expired
 from .data.trash_store import purge_expired as purge_expired_trash
 from .extensions import db
+from .push.vapid import generate_private_key, public_key_of
 
 
 @click.command("token")
@@ -50,6 +56,39 @@ def purge_trash_command():
     click.echo(f"Deleted {tasks} expired tasks from the trash and {tombstones} old tombstones.")
 
 
+@click.command("vapid-keys")
+def vapid_keys_command():
+    """Print a new VAPID key pair for VAPID_PRIVATE_KEY (the public key is derived from it)."""
+    private_key = generate_private_key()
+    click.echo(f"VAPID_PRIVATE_KEY={private_key}")
+    click.echo(f"# public key (GET /api/push/key serves it): {public_key_of(private_key)}")
+
+
+@click.command("send-reminders")
+@with_appcontext
+def send_reminders_command():
+    """Push due reminders to subscribed browsers until stopped (SIGTERM, Ctrl-C)."""
+    from flask import current_app
+
+    try:
+        check_dispatcher_config(current_app.config)
+    except ConfigError as error:
+        click.echo(f"ConfigError: {error}", err=True)
+        sys.exit(1)
+    # Here, not at the top: web workers never load pywebpush, requests or aiohttp.
+    from .push.dispatcher import Dispatcher
+
+    dispatcher = Dispatcher(current_app._get_current_object())
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: dispatcher.stop())
+    dispatcher.run()
+    if dispatcher.abandoned:
+        # A push service still holds a thread past the grace period; its claim
+        # was given back. Do not wait for the thread at interpreter exit.
+        logging.shutdown()
+        os._exit(0)
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(token_command)
     if app.testing or click.get_current_context(silent=True) is not None:
@@ -64,3 +103,5 @@ def register_migrations(app: Flask) -> None:
     Migrate(app, db, directory=directory, render_as_batch=True)
     app.cli.add_command(purge_idempotency_keys_command)
     app.cli.add_command(purge_trash_command)
+    app.cli.add_command(vapid_keys_command)
+    app.cli.add_command(send_reminders_command)

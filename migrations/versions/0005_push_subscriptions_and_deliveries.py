@@ -80,9 +80,7 @@ def upgrade():
             "task_id", "remind_at", "subscription_id", name=op.f("pk_push_deliveries")
         ),
     )
-    op.create_index(
-        "ix_push_deliveries_subscription_id", "push_deliveries", ["subscription_id"]
-    )
+    op.create_index("ix_push_deliveries_subscription_id", "push_deliveries", ["subscription_id"])
     op.create_index(
         "ix_push_deliveries_lease_until", "push_deliveries", ["lease_until"], **partial(UNFINISHED)
     )

@@ -213,7 +213,7 @@ def claim_new(
     ).all()
     if not candidates:
         return [], False
-    chosen = random.sample(candidates, min(limit, len(candidates)))  # noqa: S311 (not a secret)
+    chosen = random.sample(candidates, min(limit, len(candidates)))
     lease_until = now + timedelta(seconds=lease)
     rows = connection.execute(
         dialect_insert(DELIVERIES)
