@@ -312,7 +312,9 @@ def ca_bundle(environ: Mapping[str, str]) -> str | None:
             return value
     import ssl  # here: gunicorn's gevent workers patch ssl before the app is imported
 
-    for path in (ssl.get_default_verify_paths().cafile, DEBIAN_CA_FILE):
+    # OpenSSL's own default file (Debian: a link to the system store), read without
+    # the environment: only the mapping given here counts.
+    for path in (ssl.get_default_verify_paths().openssl_cafile, DEBIAN_CA_FILE):
         if path and os.path.isfile(path):
             return path
     return None  # the dispatcher refuses to start without one
