@@ -16,7 +16,8 @@ answered 400/401/403 and listed in ``problems``; one that passes is kept in
 
 A subscription can be told how to answer (``answer(endpoint, ...)``): a
 status with headers (410, 429 with Retry-After, 500, a redirect), after a
-delay, or hanging until ``release()``. Never imported by the app.
+delay, or no answer at all (the connection hangs until ``release()``, then
+closes). Never imported by the app.
 """
 
 from __future__ import annotations
@@ -261,8 +262,10 @@ class PushService:
                 self.problems.append(refused.reason)
             request.reply(refused.status)
             return
-        if answer.hang:
+        if answer.hang:  # never answers: after release() the connection just closes
             self.released.wait()
+            request.close_connection = True
+            return
         time.sleep(answer.delay)
         if answer.status < 300:
             headers = {name.lower(): value for name, value in request.headers.items()}

@@ -30,6 +30,7 @@ def push_subscription(endpoint: str = FCM_ENDPOINT) -> dict:
     """A browser's ``PushSubscription.toJSON()`` for ``endpoint``, with fresh keys."""
     return BrowserKeys().to_json(endpoint)
 
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 BACKENDS = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
 

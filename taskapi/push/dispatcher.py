@@ -126,7 +126,9 @@ class Dispatcher:
                 if self.free_slots():
                     more = self.claim_and_send()
                 self.collect(0.0 if more and self.free_slots() else 1.0)
-            self.record()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     # Claiming and sending.
 

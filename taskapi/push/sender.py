@@ -95,7 +95,6 @@ def new_session(ca_file: str) -> requests.Session:
     session = NoRedirectSession()
     session.trust_env = False  # no proxy, .netrc or CA bundle from the environment here
     session.verify = ca_file
-    session.max_redirects = 0
     session.mount("https://", CheckedAdapter())
     session.mount("http://", PlainHTTPRefused())
     return session

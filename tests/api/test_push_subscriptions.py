@@ -189,7 +189,10 @@ def key_text(raw: bytes) -> str:
 GOOD = push_subscription()["keys"]
 POINT = base64.urlsafe_b64decode(GOOD["p256dh"] + "=")
 BAD_KEYS = {
-    "p256dh not on the curve": ({"p256dh": key_text(POINT[:-1] + bytes([POINT[-1] ^ 1]))}, "p256dh"),
+    "p256dh not on the curve": (
+        {"p256dh": key_text(POINT[:-1] + bytes([POINT[-1] ^ 1]))},
+        "p256dh",
+    ),
     "p256dh compressed": ({"p256dh": key_text(b"\x02" + POINT[1:33])}, "p256dh"),
     "p256dh short": ({"p256dh": key_text(POINT[:64])}, "p256dh"),
     "p256dh standard base64": ({"p256dh": base64.b64encode(POINT).decode()}, "p256dh"),
@@ -241,7 +244,7 @@ def test_padded_keys_and_an_expiration_time_are_fine(client):
 def test_not_json_is_415_and_ids_beyond_range_are_404(client):
     response = client.post(URL, data=json.dumps(push_subscription()), headers=bearer())
     assert response.status_code == 415
-    for subscription_id in ("9999999999", "0", "-1", "x", "１"):
+    for subscription_id in ("9999999999", "0", "-1", "x", "\uff11"):
         assert client.delete(f"{URL}/{subscription_id}", headers=bearer()).status_code == 404
 
 

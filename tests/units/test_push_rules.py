@@ -98,8 +98,9 @@ def config_for(tmp_path, **environ):
 def test_development_makes_a_key_pair_once(tmp_path):
     first = config_for(tmp_path, APP_ENV="development")
     assert first["VAPID_PUBLIC_KEY"] and first["VAPID_SUBJECT"].startswith("mailto:")
-    assert config_for(tmp_path, APP_ENV="development")["VAPID_PUBLIC_KEY"] == (
-        first["VAPID_PUBLIC_KEY"]
+    assert (
+        config_for(tmp_path, APP_ENV="development")["VAPID_PUBLIC_KEY"]
+        == (first["VAPID_PUBLIC_KEY"])
     )
     assert (tmp_path / "vapid-private-key").stat().st_mode & 0o777 == 0o600
     check_dispatcher_config(first)

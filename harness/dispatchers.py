@@ -1,0 +1,76 @@
+"""Real ``flask --app taskapi send-reminders`` processes, for tests and the soak."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from harness.gunicorn import ROOT, read_log
+from harness.push_service import PushService
+from tests.helpers import SECRET
+
+
+def dispatcher_environment(
+    database_url: str, service: PushService, vapid_private_key: str, **settings: str
+) -> dict:
+    """A production environment whose pushes go to ``service`` and trust its CA only."""
+    return {
+        **os.environ,
+        "APP_ENV": "production",
+        "DATABASE_URL": database_url,
+        "BETTER_AUTH_SECRET": SECRET,
+        "VAPID_PRIVATE_KEY": vapid_private_key,
+        "VAPID_SUBJECT": "mailto:ops@example.com",
+        "PUSH_SERVICE_HOSTS": "127.0.0.1",
+        "SSL_CERT_FILE": str(service.ca_file),
+        "REQUESTS_CA_BUNDLE": str(service.ca_file),
+        "REMINDER_POLL_SECONDS": "0.5",
+        **settings,
+    }
+
+
+class DispatcherProcess:
+    def __init__(self, environment: dict):
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (closed by stop())
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "taskapi", "send-reminders"],
+            cwd=ROOT,
+            env=environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.output = ""
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self, timeout: float = 40) -> int:
+        """SIGTERM, then wait for it to exit; its exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            status = self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.output = read_log(self.log)
+            self.log.close()
+        return status
+
+
+@contextmanager
+def dispatchers(environment: dict, count: int = 1) -> Iterator[list[DispatcherProcess]]:
+    """``count`` dispatchers on ``environment``; stopped (SIGTERM) after, if still running."""
+    started = [DispatcherProcess(environment) for _ in range(count)]
+    try:
+        yield started
+    finally:
+        for dispatcher in started:
+            if not dispatcher.log.closed:
+                dispatcher.stop()
