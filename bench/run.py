@@ -13,12 +13,16 @@ bench/results/*.log); CORS_ORIGINS set, and every request sending an Origin;
 BETTER_AUTH_URL set (its JWKS is never fetched: the bench's tokens are HS256,
 verified with the shared secret). Then the same with limits off, labelled.
 
-Prints the median requests/s, its p50/p90/p99 latency, the service/baseline
-ratios, and the memory of every worker after the run. Drops the database at
-the end.
+The baseline runs under both gevent and sync workers, alternating with the
+rest; each scenario's ratio is against the faster of the two. Prints the
+median requests/s, its p50/p90/p99 latency, the service/baseline ratios, and
+the memory of each server after the run (proportional set size summed over
+the master and its workers, from /proc/<pid>/smaps_rollup); writes the same
+into docs/performance.md between its "make bench" markers, naming the
+machine. Drops the database at the end.
 
 Usage: .venv/bin/python bench/run.py [--duration 10] [--connections 16] [--rounds 3]
-       [--configurations memory,redis,off]
+       [--configurations memory,redis,off] [--no-docs]
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ from harness.databases import fresh_postgres_database, upgrade_with_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
+DOC_BEGIN = "<!-- make bench: the latest run, written by bench/run.py -->"
+DOC_END = "<!-- make bench: end -->"
 SECRET = "bench-secret-" + "b" * 60
 USERS = 20
 TASKS_PER_USER = 50
@@ -62,6 +69,11 @@ PRODUCTION = {
     # Nothing listens there; HS256 tokens never need it.
     "BETTER_AUTH_URL": "http://127.0.0.1:9",
     "LOG_LEVEL": "INFO",
+}
+# The framework-free baseline under each worker class; ratios take the faster.
+BASELINES = {
+    "baseline-gevent": {},
+    "baseline-sync": {"GUNICORN_CMD_ARGS": "--worker-class sync"},
 }
 CONFIGURATIONS = {
     "memory": ("production, limits on, in-memory store", {"RATELIMIT_STORAGE_URI": "memory://"}),
@@ -168,18 +180,40 @@ def worker_pids(master: int) -> list[int]:
 
 
 def memory_mb(pid: int) -> dict:
-    """Peak RSS, and now: RSS, and the private part (not shared with other processes)."""
+    """Peak RSS, and now: RSS, the proportional set size (shared pages divided
+    among the processes that share them) and the private part."""
     status = Path(f"/proc/{pid}/status").read_text()
     rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
 
     def kb(text: str, field: str) -> float:
-        return int(re.search(rf"{field}:\s+(\d+) kB", text).group(1)) / 1024
+        return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1)) / 1024
 
     return {
         "peak_rss": kb(status, "VmHWM"),
         "rss": kb(status, "VmRSS"),
+        "pss": kb(rollup, "Pss"),
         "private": kb(rollup, "Private_Clean") + kb(rollup, "Private_Dirty"),
     }
+
+
+def server_memory(master: int) -> dict:
+    """The master's and each worker's memory, and the PSS of them all together."""
+    processes = [memory_mb(master)] + [memory_mb(pid) for pid in worker_pids(master)]
+    return {
+        "processes": processes,
+        "pss_total": sum(process["pss"] for process in processes),
+        "largest_worker_rss": max(process["rss"] for process in processes[1:]),
+    }
+
+
+def machine() -> str:
+    """The CPU model, its cores and the memory, as /proc says."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    memory = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+    gib = int(memory.group(1)) / 1024**2 if memory else 0
+    cpu = model.group(1).strip() if model else "unknown CPU"
+    return f"{cpu}, {os.cpu_count()} cores, {gib:.0f} GiB"
 
 
 def run_wrk(base: str, script: Path, duration: int, connections: int) -> dict:
@@ -237,8 +271,11 @@ def main() -> None:
     parser = wrk_arguments(__doc__.splitlines()[0])
     parser.add_argument(
         "--configurations",
-        default=",".join(CONFIGURATIONS),
-        help=f"comma-separated, of: {', '.join(CONFIGURATIONS)}",
+        default="memory",
+        help=f"comma-separated, of: {', '.join(CONFIGURATIONS)} (default: memory, production's)",
+    )
+    parser.add_argument(
+        "--no-docs", action="store_true", help="do not write the figures into docs/performance.md"
     )
     args = parser.parse_args()
     configurations = [name.strip() for name in args.configurations.split(",") if name.strip()]
@@ -269,9 +306,10 @@ def main() -> None:
         memory: dict = {}
         with ExitStack() as servers:
             urls = {
-                "baseline": servers.enter_context(
-                    gunicorn("bench.baseline:app", env, RESULTS / "baseline.log")
+                name: servers.enter_context(
+                    gunicorn("bench.baseline:app", env | overrides, RESULTS / f"{name}.log")
                 )
+                for name, overrides in BASELINES.items()
             }
             for name in configurations:
                 urls[name] = servers.enter_context(
@@ -286,10 +324,12 @@ def main() -> None:
                         )
                         runs.setdefault((name, scenario), []).append(result)
             for name, (_url, process) in urls.items():
-                memory[name] = [memory_mb(pid) for pid in worker_pids(process.pid)]
+                memory[name] = server_memory(process.pid)
         results = {key: median_run(values) for key, values in runs.items()}
 
-    report(results, memory, configurations, args)
+    text_report = report(results, memory, configurations, args)
+    if not args.no_docs:
+        write_into_docs(text_report)
 
 
 def redis_answers() -> bool:
@@ -299,18 +339,17 @@ def redis_answers() -> bool:
         return False
 
 
-def worker_class() -> str:
-    """gunicorn.conf.py's, unless GUNICORN_CMD_ARGS (read by gunicorn too) says otherwise."""
-    override = re.search(r"(?:-k|--worker-class)[ =](\S+)", os.environ.get("GUNICORN_CMD_ARGS", ""))
-    return override.group(1) if override else "gevent"
+def faster_baseline(results: dict, scenario: str) -> str:
+    return max(BASELINES, key=lambda name: results[(name, scenario)]["rps"])
 
 
-def report(results: dict, memory: dict, configurations: list[str], args) -> None:
+def report(results: dict, memory: dict, configurations: list[str], args) -> str:
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     lines = [
-        f"wrk -t2 -c{args.connections} -d{args.duration}s, median of {args.rounds} "
-        f"alternating runs, gunicorn {workers} workers ({worker_class()}), PostgreSQL 15, "
-        f"{os.cpu_count()} cores",
+        f"{time.strftime('%Y-%m-%d')}, {machine()}; PostgreSQL 15 on the same machine",
+        f"wrk -t2 -c{args.connections} -d{args.duration}s over loopback, median of {args.rounds} "
+        f"alternating rounds; gunicorn {workers} workers (taskapi: gevent; the baseline under "
+        "gevent and under sync, each ratio against the faster)",
     ]
     for name in configurations:
         lines += [
@@ -320,26 +359,31 @@ def report(results: dict, memory: dict, configurations: list[str], args) -> None
             f"{'taskapi p50/p90/p99 ms':>23}   {'baseline p50/p90/p99 ms':>24} {'p99 x':>6}",
         ]
         for scenario in SCENARIOS:
-            ours, base = results[(name, scenario)], results[("baseline", scenario)]
+            baseline = faster_baseline(results, scenario)
+            ours, base = results[(name, scenario)], results[(baseline, scenario)]
             lines.append(
-                f"{scenario:<8} {ours['rps']:>14.0f} {base['rps']:>15.0f} "
+                f"{scenario:<8} {ours['rps']:>14.0f} {base['rps']:>9.0f} {baseline[9:]:>5} "
                 f"{ours['rps'] / base['rps']:>6.2f}   "
                 f"{ours['p50']:>7.1f}/{ours['p90']:>6.1f}/{ours['p99']:>7.1f}   "
                 f"{base['p50']:>8.1f}/{base['p90']:>6.1f}/{base['p99']:>7.1f} "
                 f"{ours['p99'] / base['p99']:>6.2f}"
             )
-            for server, result in ((name, ours), ("baseline", base)):
+            for server in (name, *BASELINES):
+                result = results[(server, scenario)]
                 if result["non_2xx"] or result["socket_errors"]:
                     lines.append(
                         f"  ! {server}: {result['non_2xx']} non-2xx, socket errors: "
                         f"{result['socket_errors'] or 'none'}"
                     )
-    lines.append("")
-    lines.append("workers after the run, peak RSS / private memory:")
+    lines += ["", "baseline req/s by worker class (list / get / create):"]
+    for name in BASELINES:
+        rates = " / ".join(f"{results[(name, scenario)]['rps']:.0f}" for scenario in SCENARIOS)
+        lines.append(f"  {name:<16} {rates}")
+    lines += ["", "memory after the run: PSS of master + workers; largest worker's RSS:"]
     for name, measured in memory.items():
         lines.append(
-            f"  {name:<9} "
-            + ", ".join(f"{w['peak_rss']:.1f} / {w['private']:.1f} MB" for w in measured)
+            f"  {name:<16} {measured['pss_total']:6.1f} MB PSS; "
+            f"largest worker {measured['largest_worker_rss']:.1f} MB RSS"
         )
     text_report = "\n".join(lines)
     print(text_report)
@@ -347,6 +391,19 @@ def report(results: dict, memory: dict, configurations: list[str], args) -> None
     (RESULTS / "latest.json").write_text(
         json.dumps({f"{k[0]}/{k[1]}": v for k, v in results.items()} | {"memory_mb": memory})
     )
+    return text_report
+
+
+def write_into_docs(text_report: str) -> None:
+    """Replace the latest run in docs/performance.md (between its markers) with this one."""
+    document = PERFORMANCE_DOC.read_text()
+    begin, end = document.find(DOC_BEGIN), document.find(DOC_END)
+    if begin < 0 or end < begin:
+        print(f"! {PERFORMANCE_DOC} has no make bench markers: not written")
+        return
+    block = f"{DOC_BEGIN}\n```\n{text_report}\n```\n"
+    PERFORMANCE_DOC.write_text(document[:begin] + block + document[end:])
+    print(f"written into {PERFORMANCE_DOC.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
