@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,12 +48,30 @@ class DispatcherProcess:
         )
         self.output = ""
 
+    def log_so_far(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def wait_started(self, timeout: float = 30) -> str:
+        """Until the dispatcher polls; its name (what its claims carry in claimed_by)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(r"dispatcher ([0-9a-f]+) started", self.log_so_far())
+            if found:
+                return found.group(1)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"the dispatcher did not start: {self.log_so_far()}")
+
     def kill(self) -> None:
         self.process.kill()
         self.process.wait(timeout=10)
 
     def stop(self, timeout: float = 40) -> int:
         """SIGTERM, then wait for it to exit; its exit status."""
+        if self.log.closed:  # stopped already
+            return self.process.returncode
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:

@@ -170,6 +170,7 @@ class PushService:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as vendors' services
+            disable_nagle_algorithm = True  # headers and body leave at once
 
             def do_POST(self):
                 service.handle(self)

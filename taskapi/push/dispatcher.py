@@ -95,7 +95,8 @@ class Dispatcher:
     def run(self) -> None:
         with self.app.app_context():
             log.info(
-                "dispatcher started: polling every %g s, %d pushes at once",
+                "dispatcher %s started: polling every %g s, %d pushes at once",
+                self.name,
                 self.poll,
                 self.concurrency,
             )
@@ -285,7 +286,8 @@ class Dispatcher:
         if self.counts:
             log.info("reminders since the last report: %s", summary(self.counts))
         log.info(
-            "dispatcher stopped%s",
+            "dispatcher %s stopped%s",
+            self.name,
             f"; gave back {released} claims for another dispatcher" if released else "",
         )
 
@@ -306,4 +308,4 @@ def payload(push: Push) -> str:
 
 
 def summary(counts: Counter) -> str:
-    return ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
+    return ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()) if count)

@@ -1,0 +1,206 @@
+"""Real ``send-reminders`` processes (contract 4.10): on time, several at once with no
+duplicate, one killed and one stopped mid-batch with nothing skipped, refused
+without keys in production.
+
+The processes run on the tests' database against the stand-in push service
+(harness/push_service.py), trusting its CA through SSL_CERT_FILE. Each test
+starts its dispatchers first and writes its data while they start.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from harness.dispatchers import dispatcher_environment, dispatchers
+from harness.gunicorn import ROOT
+from harness.push_service import Answer, PushService
+from taskapi.data.models import PushDelivery
+from taskapi.extensions import db
+from taskapi.push.vapid import generate_private_key, public_key_of
+
+from ..helpers import SECRET, bearer, build_app, dispose
+
+VAPID_PRIVATE_KEY = generate_private_key()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    key = public_key_of(VAPID_PRIVATE_KEY)
+    service = PushService(tmp_path_factory.mktemp("push"), vapid_key=key)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def push_app(database_url, migrated_app):
+    app = build_app(database_url, PUSH_SERVICE_HOSTS="127.0.0.1")
+    yield app
+    dispose(app)
+
+
+@pytest.fixture
+def client(app, push_app):
+    yield push_app.test_client()
+    push_app.extensions["taskapi.known_users"].clear()  # `app` emptied the tables
+
+
+@pytest.fixture
+def environment(app, database_url, service):
+    yield dispatcher_environment(database_url, service, VAPID_PRIVATE_KEY)
+    assert service.problems == []
+
+
+def at(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+def subscribe_users(client, service, users: int, devices: int, *answers) -> dict:
+    """user -> the endpoints of their devices (each answering ``answers`` first)."""
+    endpoints = {}
+    for n in range(users):
+        user = f"user{n}"
+        endpoints[user] = []
+        for _ in range(devices):
+            body = service.subscribe()
+            service.answer(body["endpoint"], *answers)
+            response = client.post(
+                f"/api/{user}/push/subscriptions", json=body, headers=bearer(user)
+            )
+            assert response.status_code == 201
+            endpoints[user].append(body["endpoint"])
+    return endpoints
+
+
+def create_reminders(client, users, per_user: int, remind_at: str) -> list[int]:
+    ids = []
+    for user in users:
+        for n in range(per_user):
+            body = {"title": f"task {n}", "remind_at": remind_at}
+            response = client.post(f"/api/{user}/tasks", json=body, headers=bearer(user))
+            ids.append(response.json["id"])
+    return ids
+
+
+def deliveries(service, endpoints: dict) -> Counter:
+    """How many times each (endpoint, task id) arrived."""
+    counts = Counter()
+    for device_endpoints in endpoints.values():
+        for endpoint in device_endpoints:
+            for push in service.received(endpoint):
+                counts[endpoint, push.payload["task_id"]] += 1
+    return counts
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_reminder_arrives_within_the_poll_interval(client, environment, service):
+    with dispatchers(environment | {"REMINDER_POLL_SECONDS": "1"}) as (dispatcher,):
+        endpoints = subscribe_users(client, service, 1, 2)
+        dispatcher.wait_started()
+        (task_id,) = create_reminders(client, endpoints, 1, at(1))
+        due = time.time() + 1
+        assert wait_until(lambda: len(deliveries(service, endpoints)) == 2, 10)
+        latest = max(push.at for e in endpoints["user0"] for push in service.received(e))
+        assert latest - due < 1 + 2  # the poll interval plus a little
+        assert dispatcher.stop() == 0
+    assert "stopped" in dispatcher.output
+    for endpoint in endpoints["user0"]:
+        assert endpoint.rsplit("/", 1)[1] not in dispatcher.output
+    assert f"/tasks/{task_id}" not in dispatcher.output
+
+
+def test_two_dispatchers_send_each_reminder_once(client, environment, service):
+    with dispatchers(environment | {"REMINDER_CONCURRENCY": "4"}, 2) as started:
+        endpoints = subscribe_users(client, service, 8, 2)
+        tasks = create_reminders(client, endpoints, 3, at(0.5))  # 48 pushes due at once
+        assert wait_until(lambda: len(deliveries(service, endpoints)) == 2 * len(tasks), 40)
+        time.sleep(0.5)  # anything sent twice would have arrived by now
+        assert [dispatcher.stop() for dispatcher in started] == [0, 0]
+    counts = deliveries(service, endpoints)
+    assert len(counts) == 48 and set(counts.values()) == {1}
+
+
+def claims_of(app, dispatcher_name: str) -> set[tuple[int, int]]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(PushDelivery.task_id, PushDelivery.subscription_id).where(
+                PushDelivery.claimed_by == dispatcher_name, PushDelivery.lease_until.is_not(None)
+            )
+        ).all()
+        db.session.commit()
+    return {tuple(row) for row in rows}
+
+
+def subscription_ids(client, endpoints) -> dict[str, int]:
+    ids = {}
+    for user in endpoints:
+        listed = client.get(f"/api/{user}/push/subscriptions", headers=bearer(user)).json
+        ids |= {subscription["endpoint"]: subscription["id"] for subscription in listed}
+    return ids
+
+
+def test_three_dispatchers_one_killed_and_one_stopped_mid_batch(app, client, environment, service):
+    """Nothing is skipped; only what the killed one had in flight may arrive twice;
+    the stopped one finishes and records what it had in flight."""
+    settings = {"REMINDER_CONCURRENCY": "4", "REMINDER_LEASE_SECONDS": "2"}
+    arrived = len(service.arrivals)
+    with dispatchers(environment | settings, 3) as (killed, stopped, survivor):
+        # Slow pushes (0.3 s each), so that each dispatcher always has some in flight.
+        endpoints = subscribe_users(client, service, 6, 2, *[Answer(delay=0.3)] * 6)
+        tasks = create_reminders(client, endpoints, 5, at(0.5))  # 60 pushes
+        names = [dispatcher.wait_started() for dispatcher in (killed, stopped, survivor)]
+        assert wait_until(lambda: len(service.arrivals) >= arrived + 12, 20)
+        killed.kill()
+        in_flight = claims_of(app, names[0])
+        stopping = time.monotonic()
+        assert stopped.stop() == 0
+        assert time.monotonic() - stopping < 10
+        assert claims_of(app, names[1]) == set()  # recorded, or given back
+        assert wait_until(lambda: len(deliveries(service, endpoints)) == 2 * len(tasks), 40)
+        time.sleep(0.5)
+        assert survivor.stop() == 0
+    killed.stop()
+    assert 0 < len(in_flight) <= 4
+    assert "stopping: finishing" in stopped.output
+    ids = subscription_ids(client, endpoints)
+    counts = deliveries(service, endpoints)
+    assert len(counts) == 60  # nothing skipped
+    repeated = {(task_id, ids[endpoint]) for (endpoint, task_id), n in counts.items() if n > 1}
+    assert max(counts.values()) <= 2
+    assert repeated <= in_flight
+
+
+def test_production_refuses_to_dispatch_without_vapid_keys(database_url):
+    environment = {
+        "APP_ENV": "production",
+        "DATABASE_URL": database_url,
+        "BETTER_AUTH_SECRET": SECRET,
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "taskapi", "send-reminders"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "ConfigError: send-reminders needs VAPID_PRIVATE_KEY and VAPID_SUBJECT (make a key "
+        "pair with: flask --app taskapi vapid-keys; VAPID_SUBJECT is mailto:you@example.com "
+        "or an https: URL)."
+    ]
