@@ -24,6 +24,11 @@ migrate: install
 run: migrate
 	$(DEV_ENV) $(BIN)/gunicorn wsgi:app
 
+# The reminder dispatcher (Web Push), next to `make run`; Ctrl-C stops it.
+.PHONY: reminders
+reminders: migrate
+	$(DEV_ENV) $(BIN)/flask --app taskapi send-reminders
+
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .

@@ -151,7 +151,8 @@ class Dispatcher:
             more = more or more_fresh
         pushes, stale = push_store.pushes_for(claims)
         push_store.finish(self.name, stale, "cancelled", now, attempted=False)
-        self.counts["cancelled"] += len(stale)
+        if stale:
+            self.counts["cancelled"] += len(stale)
         for push in pushes:
             future = self.pool.submit(self.send, push, self.remaining_ttl(push.claim, now))
             self.in_flight[future] = push
