@@ -247,6 +247,9 @@ class PushService:
         token = request.path.removeprefix("/push/")
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length)
+        if len(body) < length:  # the sender went away mid-request (killed): nothing arrived
+            request.close_connection = True
+            return
         with self.lock:
             self.arrivals.append((token, time.time()))
             keys = self.browsers.get(token) if request.path.startswith("/push/") else None

@@ -309,14 +309,13 @@ class PushSubscription(db.Model):
 
 
 class PushDelivery(db.Model):
-    """One reminder (a task at one ``remind_at``) for one subscription: claimed once, ever.
+    """One reminder (a task at one ``remind_at``) for one subscription, made once when
+    it comes due (the primary key), then claimed by one dispatcher at a time.
 
-    The primary key is what makes a reminder go out once: a dispatcher may
-    send it only after inserting this row (taskapi.data.push_store). While a
-    dispatcher works on it, ``claimed_by`` names that dispatcher and
-    ``lease_until`` says until when the claim holds; a row waiting for a retry
-    has ``lease_until`` (the retry's time) and no ``claimed_by``; a finished
-    row has neither, and an ``outcome``.
+    ``lease_until`` set: not finished. Without ``claimed_by`` the row is free
+    to take from then on (a new reminder: now; a retry: its time); with it,
+    that dispatcher holds it until then (taskapi.data.push_store). A
+    finished row has neither, and an ``outcome``.
     """
 
     __tablename__ = "push_deliveries"
@@ -345,6 +344,6 @@ class PushDelivery(db.Model):
     # sent, gone (the subscription ended), cancelled (the reminder changed),
     # expired (retried past the TTL), failed, refused (endpoint rule), late (over 24 h).
     outcome: Mapped[str | None] = mapped_column(String(16))
-    # When the reminder was first claimed: retries stop a TTL after it.
+    # When the row was made (the reminder came due): retries stop a TTL after it.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

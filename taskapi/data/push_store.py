@@ -7,23 +7,21 @@ per user: the count and the insert run in one transaction that holds the
 user's row, so two requests at once cannot both add the twentieth.
 
 Deliveries: a reminder is a task at one ``remind_at``; it goes to every
-subscription its owner had when it came due. A dispatcher may push a
-reminder to a subscription only after it claimed the pair: by inserting its
-push_deliveries row (``claim_new``: the primary key lets one insert win,
-whoever else tries), or by taking over a row whose lease lapsed
-(``claim_lapsed``: one UPDATE whose WHERE re-checks the lease, so one
-dispatcher wins). The claim carries a lease that the dispatcher renews while
-the push is in flight (``renew``); a dispatcher that died leaves only
-those claims, which lapse and are taken over. Every statement commits on
-its own, so no transaction is open while a push is on the network; and
-every write to a claimed row names the claiming dispatcher, so one whose
-lease was taken over changes nothing. docs/design.md ("Reminders by Web
-Push") says why that sends each reminder once.
+subscription its owner had when it came due. When it comes due, it gets one
+push_deliveries row per subscription (``fan_out``; the primary key makes
+that once, whoever runs it), free to take. A dispatcher may push only a row
+it claimed (``claim``: one UPDATE that sets ``claimed_by`` and a lease only
+where the lease has come, so one dispatcher wins each row). It renews the
+lease while the push is in flight (``renew``); a dispatcher that died
+leaves only those claims, which lapse and are taken over. Every statement
+commits on its own, so no transaction is open while a push is on the
+network; and every write to a claimed row names the claiming dispatcher, so
+one whose lease was taken over changes nothing. docs/design.md ("Reminders
+by Web Push") says why that sends each reminder once.
 """
 
 from __future__ import annotations
 
-import random
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -151,7 +149,7 @@ class Claim(NamedTuple):
     remind_at: datetime
     subscription_id: int
     attempts: int
-    first_claimed_at: datetime
+    due_since: datetime  # when its row was made: retries stop a TTL after it
 
 
 class Push(NamedTuple):
@@ -167,14 +165,11 @@ class Push(NamedTuple):
 
 
 CLAIM_COLUMNS = (*DELIVERY_KEY, DELIVERIES.c.attempts, DELIVERIES.c.created_at)
-# Candidates read per claim, for each one claimed: dispatchers claiming at once
-# pick different ones at random among them instead of all racing for the first.
-CANDIDATES_PER_CLAIM = 4
 
 
 def due_reminders(now: datetime, oldest: datetime):
     """Each live, pending task's reminder due in (``oldest``, ``now``], with each
-    subscription its owner had by then, not claimed yet: (task_id, remind_at,
+    subscription its owner had by then, that has no row yet: (task_id, remind_at,
     subscription_id)."""
     return (
         select(TASKS.c.id, TASKS.c.remind_at, SUBSCRIPTIONS.c.id)
@@ -197,60 +192,52 @@ def due_reminders(now: datetime, oldest: datetime):
     )
 
 
-def claim_new(
-    dispatcher: str, limit: int, now: datetime, oldest: datetime, lease: float
-) -> tuple[list[Claim], bool]:
-    """Claim up to ``limit`` due reminders no dispatcher claimed yet.
+def fan_out(now: datetime, oldest: datetime, limit: int) -> int:
+    """Give each reminder that came due in (``oldest``, ``now``] its rows, one per
+    subscription, ready to claim; how many were new (at most ``limit``).
 
-    Returns the claims and whether more may be waiting (then the caller
-    claims again without waiting for the next poll).
+    Any dispatcher may run it at any time: a row that exists already (another
+    did it first) is left as it is.
     """
-    connection = db.session.connection()
-    candidates = connection.execute(
+    due = (
         due_reminders(now, oldest)
-        .order_by(TASKS.c.remind_at, TASKS.c.id, SUBSCRIPTIONS.c.id)
-        .limit(limit * CANDIDATES_PER_CLAIM)
-    ).all()
-    if not candidates:
-        return [], False
-    chosen = random.sample(candidates, min(limit, len(candidates)))
-    lease_until = now + timedelta(seconds=lease)
-    rows = connection.execute(
-        dialect_insert(DELIVERIES)
-        .values(
-            [
-                {
-                    "task_id": task_id,
-                    "remind_at": remind_at,
-                    "subscription_id": subscription_id,
-                    "claimed_by": dispatcher,
-                    "lease_until": lease_until,
-                    "attempts": 0,
-                    "created_at": now,
-                }
-                for task_id, remind_at, subscription_id in chosen
-            ]
+        .add_columns(
+            bindparam("lease_until", now, type_=DELIVERIES.c.lease_until.type),
+            bindparam("created", now, type_=DELIVERIES.c.created_at.type),
         )
-        .on_conflict_do_nothing()  # another dispatcher's claim: its, not ours
-        .returning(*CLAIM_COLUMNS)
-    ).all()
-    return [Claim(*row) for row in rows], len(candidates) > len(rows)
+        .order_by(TASKS.c.remind_at)
+        .limit(limit)
+    )
+    statement = (
+        dialect_insert(DELIVERIES)
+        .from_select(["task_id", "remind_at", "subscription_id", "lease_until", "created_at"], due)
+        .on_conflict_do_nothing()
+        .returning(DELIVERIES.c.task_id)
+    )
+    return len(db.session.connection().execute(statement).all())
 
 
-def claim_lapsed(dispatcher: str, limit: int, now: datetime, lease: float) -> list[Claim]:
-    """Take over up to ``limit`` rows whose lease has passed: retries that are due,
-    and claims of dispatchers that died."""
-    lapsed = DELIVERIES.c.lease_until.is_not(None), DELIVERIES.c.lease_until <= now
+def claim(dispatcher: str, limit: int, now: datetime, lease: float) -> list[Claim]:
+    """Claim up to ``limit`` rows that are free to take (``lease_until`` has come): new
+    reminders, retries that are due, and claims of dispatchers that died.
+
+    One UPDATE whose WHERE checks the lease again on the row it changes: of
+    dispatchers claiming the same row at once, one changes it and the others
+    find the new lease and pass (PostgreSQL re-reads the row after the first
+    commits; SQLite has one writer at a time). ``SKIP LOCKED`` lets them pick
+    different rows instead of waiting for each other.
+    """
+    available = DELIVERIES.c.lease_until.is_not(None), DELIVERIES.c.lease_until <= now
     candidates = (
         select(*DELIVERY_KEY)
-        .where(*lapsed)
+        .where(*available)
         .order_by(DELIVERIES.c.lease_until)
         .limit(limit)
-        .with_for_update(skip_locked=True)  # PostgreSQL: pass over rows another is taking
+        .with_for_update(skip_locked=True)
     )
     statement = (
         update(DELIVERIES)
-        .where(tuple_(*DELIVERY_KEY).in_(candidates), *lapsed)
+        .where(tuple_(*DELIVERY_KEY).in_(candidates), *available)
         .values(claimed_by=dispatcher, lease_until=now + timedelta(seconds=lease))
         .returning(*CLAIM_COLUMNS)
     )

@@ -60,6 +60,8 @@ HOUSEKEEPING_SECONDS = 3600
 REPORT_SECONDS = 60
 BACKOFF_FIRST_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 600.0
+# Most rows one fan-out makes (the rest wait for the next, at once).
+FAN_OUT_LIMIT = 5000
 # After a database error, the loop waits this long before trying again.
 DATABASE_RETRY_SECONDS = 2.0
 
@@ -85,6 +87,9 @@ class Dispatcher:
         self.abandoned = 0  # pushes still in flight when the dispatcher gave up waiting
         self.counts: Counter[str] = Counter()
         self.next_renewal = 0.0
+        self.next_fan_out = 0.0
+        self.next_record = 0.0
+        self.batch = max(1, self.concurrency // 4)
         self.next_housekeeping = 0.0
         self.next_report = time.monotonic() + REPORT_SECONDS
 
@@ -103,7 +108,7 @@ class Dispatcher:
             next_poll = time.monotonic()
             while not self.stopping.is_set():
                 try:
-                    if time.monotonic() >= next_poll and self.free_slots():
+                    if time.monotonic() >= next_poll and self.room_for_a_batch():
                         more = self.claim_and_send()
                         next_poll = time.monotonic() + (0 if more else self.poll)
                     self.keep_claims()
@@ -112,7 +117,7 @@ class Dispatcher:
                     self.database_failed(error)
                     next_poll = time.monotonic() + DATABASE_RETRY_SECONDS
                 self.report()
-                if self.free_slots():
+                if self.room_for_a_batch():
                     timeout = min(1.0, max(0.0, next_poll - time.monotonic()))
                 else:
                     timeout = 1.0  # returns as soon as a push finishes
@@ -136,19 +141,23 @@ class Dispatcher:
     def free_slots(self) -> int:
         return self.concurrency - len(self.in_flight)
 
+    def room_for_a_batch(self) -> bool:
+        """Claims go in batches of a quarter of the threads (one statement for
+        several pushes), or whatever is free when nothing is in flight."""
+        free = self.free_slots()
+        return free >= self.batch or (free > 0 and not self.in_flight)
+
     def claim_and_send(self) -> bool:
-        """Claim what fits in the free threads and start sending it; True when more
-        may be due already."""
+        """Make rows for the reminders that came due, claim what fits in the free
+        threads and start sending it; True when more may be waiting already."""
         free = self.free_slots()
         now = utcnow()
-        claims = push_store.claim_lapsed(self.name, free, now, self.lease)
-        more = len(claims) == free
-        if len(claims) < free:
-            fresh, more_fresh = push_store.claim_new(
-                self.name, free - len(claims), now, now - LATE_LIMIT, self.lease
-            )
-            claims += fresh
-            more = more or more_fresh
+        made = 0
+        if time.monotonic() >= self.next_fan_out:  # it reads the whole last day: once a poll
+            made = push_store.fan_out(now, now - LATE_LIMIT, FAN_OUT_LIMIT)
+            self.next_fan_out = time.monotonic() + (0 if made == FAN_OUT_LIMIT else self.poll)
+        claims = push_store.claim(self.name, free, now, self.lease)
+        more = len(claims) == free or made == FAN_OUT_LIMIT
         pushes, stale = push_store.pushes_for(claims)
         push_store.finish(self.name, stale, "cancelled", now, attempted=False)
         if stale:
@@ -159,8 +168,8 @@ class Dispatcher:
         return more
 
     def remaining_ttl(self, claim: Claim, now: datetime) -> int:
-        """The TTL header: what is left of the TTL since the reminder was first claimed."""
-        spent = (now - claim.first_claimed_at).total_seconds()
+        """The TTL header: what is left of the TTL since the reminder came due."""
+        spent = (now - claim.due_since).total_seconds()
         return max(0, int(self.ttl - spent))
 
     def send(self, push: Push, ttl: int) -> Outcome:
@@ -178,11 +187,18 @@ class Dispatcher:
             wait(list(self.in_flight), timeout, return_when=FIRST_COMPLETED)
             for future in [future for future in self.in_flight if future.done()]:
                 self.unrecorded.append((self.in_flight.pop(future), future.result()))
-        if self.unrecorded:
+        # Recorded in batches too: a few at a time, or within half a second.
+        if self.unrecorded and (
+            len(self.unrecorded) >= self.batch
+            or not self.in_flight
+            or time.monotonic() >= self.next_record
+            or self.stopping.is_set()
+        ):
             try:
                 self.record()
             except SQLAlchemyError as error:
                 self.database_failed(error)  # kept in unrecorded: tried again next time
+            self.next_record = time.monotonic() + 0.5
 
     def record(self) -> None:
         results, now = self.unrecorded, utcnow()
@@ -194,7 +210,7 @@ class Dispatcher:
             kind = outcome.kind
             if kind == "retry":
                 retry_at = now + timedelta(seconds=self.backoff(claim, outcome))
-                if retry_at - claim.first_claimed_at > timedelta(seconds=self.ttl):
+                if retry_at - claim.due_since > timedelta(seconds=self.ttl):
                     kind = "expired"
                 else:
                     retries.append((claim, retry_at))

@@ -59,7 +59,8 @@ def client(app, push_app, service):
     """The push app's client; its service must have refused nothing by the end."""
     yield push_app.test_client()
     push_app.extensions["taskapi.known_users"].clear()  # `app` emptied the tables
-    assert service.problems == []
+    problems, service.problems[:] = list(service.problems), []
+    assert problems == []
 
 
 def dispatch(app) -> None:
@@ -160,17 +161,17 @@ def test_a_task_changed_between_claim_and_send_is_not_sent(client, push_app, ser
     """The dispatcher reads the task once more right before sending."""
     endpoint = subscribe(client, service)
     done, moved, _kept = (create(client, title=title, remind_at=soon()) for title in "abc")
-    claim_new = dispatcher_module.push_store.claim_new
+    claim = dispatcher_module.push_store.claim
 
     def claim_then_change(*args, **kwargs):
-        claimed = claim_new(*args, **kwargs)
+        claimed = claim(*args, **kwargs)
         client.patch(f"/api/alice/tasks/{done['id']}/complete", headers=bearer())
         client.patch(
             f"/api/alice/tasks/{moved['id']}", json={"remind_at": soon(60)}, headers=bearer()
         )
         return claimed
 
-    monkeypatch.setattr(dispatcher_module.push_store, "claim_new", claim_then_change)
+    monkeypatch.setattr(dispatcher_module.push_store, "claim", claim_then_change)
     time.sleep(0.3)
     dispatch(push_app)
     assert [payload["title"] for payload in payloads(service, endpoint)] == ["c"]
