@@ -1,11 +1,11 @@
-"""Recurring tasks (contract 4.5): the rules the API allows, time zones, next occurrences.
+"""Recurring tasks: the rules the API allows, time zones, next occurrences.
 
 Occurrences come from dateutil's ``rrule``, computed in the task's IANA time
 zone (``zoneinfo``, with the ``tzdata`` package when the system has no zone
 database), so a task due at 09:00 local time stays at 09:00 across DST
-changes. This module only checks that a rule stays within the subset the
-contract allows and asks dateutil for the next occurrence; the rule's start
-(RFC 5545's DTSTART) is the task's own ``due_at``.
+changes. This module only checks that a rule stays within the subset
+docs/api.md allows ("Recurring tasks") and asks dateutil for the next
+occurrence; the rule's start (RFC 5545's DTSTART) is the task's own ``due_at``.
 """
 
 from __future__ import annotations
@@ -56,6 +56,17 @@ def check_rule(rule: str) -> None:
 
 def rule_parts(rule: str) -> dict[str, str]:
     """The rule's parts by upper-cased name and value; ValidationError for any other rule."""
+    parts = split_rule(rule)
+    if parts.get("FREQ") not in FREQUENCIES:
+        raise ValidationError(f"FREQ is required: one of {', '.join(FREQUENCIES)}.")
+    for name, check in PART_CHECKS.items():
+        if name in parts:
+            check(parts)
+    return parts
+
+
+def split_rule(rule: str) -> dict[str, str]:
+    """``NAME=VALUE;...`` as a dict, each name a supported part given once."""
     if rule[:6].upper() == "RRULE:":
         raise ValidationError("Leave out the RRULE: prefix (e.g. FREQ=WEEKLY;BYDAY=MO).")
     if not rule.isascii():  # a dotless i upper-cases to I: it must not pass for DAILY
@@ -71,15 +82,24 @@ def rule_parts(rule: str) -> dict[str, str]:
         if name in parts:
             raise ValidationError(f"{name} is given twice.")
         parts[name] = value
-    frequency = parts.get("FREQ")
-    if frequency not in FREQUENCIES:
-        raise ValidationError(f"FREQ is required: one of {', '.join(FREQUENCIES)}.")
+    return parts
+
+
+def check_interval(parts: dict) -> None:
     check_number(parts, "INTERVAL", 1, 366)
+
+
+def check_count(parts: dict) -> None:
     check_number(parts, "COUNT", 1, 1000)
-    if "UNTIL" in parts:
-        if "COUNT" in parts:
-            raise ValidationError("Give COUNT or UNTIL, not both.")
-        until_of(parts)
+
+
+def check_until(parts: dict) -> None:
+    if "COUNT" in parts:
+        raise ValidationError("Give COUNT or UNTIL, not both.")
+    until_of(parts)
+
+
+def check_byday(parts: dict) -> None:
     for item in values_of(parts, "BYDAY"):
         match = BYDAY_ITEM.fullmatch(item)
         if not match:
@@ -87,28 +107,53 @@ def rule_parts(rule: str) -> dict[str, str]:
                 f"BYDAY takes weekdays (MO to SU), e.g. MO,WE or -1FR; not {item}."
             )
         if match.group(1) is not None:
-            limit = ORDINAL_LIMITS[frequency]
-            if limit is None:
-                raise ValidationError(
-                    "BYDAY with a number (e.g. 1MO) needs FREQ=MONTHLY or YEARLY."
-                )
-            if "BYMONTH" in parts:  # RFC 5545 then counts the weekday within the month
-                limit = ORDINAL_LIMITS["MONTHLY"]
-            if not 1 <= abs(int(match.group(1))) <= limit:
-                raise ValidationError(
-                    f"The number in BYDAY must be 1 to {limit} or -{limit} to -1."
-                )
-    month_days = [number_in(item, "BYMONTHDAY", 31) for item in values_of(parts, "BYMONTHDAY")]
-    if month_days and frequency == "WEEKLY":
+            check_byday_ordinal(int(match.group(1)), parts)
+
+
+def check_byday_ordinal(ordinal: int, parts: dict) -> None:
+    """The number in ``+2MO``: which such weekday of the month, or of the year."""
+    limit = ORDINAL_LIMITS[parts["FREQ"]]
+    if limit is None:
+        raise ValidationError("BYDAY with a number (e.g. 1MO) needs FREQ=MONTHLY or YEARLY.")
+    if "BYMONTH" in parts:  # RFC 5545 then counts the weekday within the month
+        limit = ORDINAL_LIMITS["MONTHLY"]
+    if not 1 <= abs(ordinal) <= limit:
+        raise ValidationError(f"The number in BYDAY must be 1 to {limit} or -{limit} to -1.")
+
+
+def check_bymonthday(parts: dict) -> None:
+    month_days(parts)
+    if parts["FREQ"] == "WEEKLY":
         raise ValidationError("BYMONTHDAY cannot be used with FREQ=WEEKLY.")
+
+
+def check_bymonth(parts: dict) -> None:
     months = [number_in(item, "BYMONTH", 12, signed=False) for item in values_of(parts, "BYMONTH")]
-    if month_days and not any(
-        abs(day) <= longest_month(month) for day in month_days for month in months or range(1, 13)
-    ):
+    # Every day in BYMONTHDAY fits some month of the year: only BYMONTH can rule them all out.
+    days = month_days(parts)
+    if days and not any(abs(day) <= longest_month(month) for day in days for month in months):
         raise ValidationError("No month has the days in BYMONTHDAY: the rule never occurs.")
-    if "WKST" in parts and not re.fullmatch(WEEKDAY, parts["WKST"]):
+
+
+def check_wkst(parts: dict) -> None:
+    if not re.fullmatch(WEEKDAY, parts["WKST"]):
         raise ValidationError("WKST is a weekday: MO to SU.")
-    return parts
+
+
+# Each part's check, in the order they are made (FREQ, required, is checked first).
+PART_CHECKS = {
+    "INTERVAL": check_interval,
+    "COUNT": check_count,
+    "UNTIL": check_until,
+    "BYDAY": check_byday,
+    "BYMONTHDAY": check_bymonthday,
+    "BYMONTH": check_bymonth,
+    "WKST": check_wkst,
+}
+
+
+def month_days(parts: dict) -> list[int]:
+    return [number_in(item, "BYMONTHDAY", 31) for item in values_of(parts, "BYMONTHDAY")]
 
 
 def check_number(parts: dict, name: str, low: int, high: int) -> None:

@@ -1,26 +1,5 @@
-"""Which key verifies a token, and which issuer and audience it must name.
-
-HS256 tokens are verified with the shared secret (``BETTER_AUTH_SECRET``).
-Tokens from Better Auth's ``jwt()`` plugin (EdDSA by default; ES256, ES512,
-PS256 and RS256 also allowed) are verified with the public key their ``kid``
-names in the JWKS at ``JWT_JWKS_URL``. The key is chosen from the algorithm,
-never the other way round: an HS256 token is never checked against a public
-key, so the public key cannot be used as an HMAC secret (algorithm confusion).
-
-The JWKS is fetched here rather than by PyJWT's ``PyJWKClient``, which holds
-its lock through a hanging fetch, has no pause after a failed one and lets a
-non-JSON answer escape as an exception. The rules (contract section 6):
-
-- a cached ``kid`` never waits for the network (a stale key set is refreshed
-  in the background meanwhile);
-- an unknown ``kid`` refetches at most once per ``JWT_JWKS_REFRESH_COOLDOWN``
-  (1 s), so a key Better Auth just rotated in works within about a second;
-- after a failed fetch (unreachable, timeout, HTTP error, not a JWKS) none is
-  tried for ``JWT_JWKS_FAILURE_COOLDOWN`` (30 s); meanwhile tokens with an
-  unknown ``kid`` get 503 with ``Retry-After`` (``KeysUnavailable``);
-- a fetch ends by ``JWT_JWKS_TIMEOUT`` whatever the server does (a watchdog
-  shuts the socket down, so a server trickling bytes cannot hold it), and a
-  request waits for another request's fetch no longer than that either.
+"""Which key verifies a token (the shared secret, or the JWKS key its ``kid`` names),
+the JWKS fetched within bounds, and which issuer and audience a token must name.
 """
 
 from __future__ import annotations
@@ -70,7 +49,14 @@ class JWKSFetchError(Exception):
 
 
 class JWKS:
-    """The keys published at ``url``, by kid, fetched when needed (see the module's rules)."""
+    """The keys published at ``url``, by kid, fetched when needed.
+
+    The rules (docs/design.md, "Verifying tokens and fetching keys"): a cached
+    kid never waits; an unknown kid refetches at most once per refresh
+    cooldown; after a failed fetch none is tried for the failure cooldown
+    (meanwhile unknown kids get ``KeysUnavailable``, a 503); a fetch ends
+    within ``timeout`` whatever the server does.
+    """
 
     def __init__(
         self, url: str, *, timeout: float, refresh_cooldown: float, failure_cooldown: float

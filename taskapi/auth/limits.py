@@ -1,11 +1,12 @@
-"""Rate limits: per user on task routes, per client address on /api/auth/*.
+"""Rate limits: per user on per-user routes, per client address on /api/auth/*.
 
 Limits come from ``RATELIMIT_DEFAULT`` and ``RATELIMIT_AUTH`` (Flask-Limiter's
 notation, parsed by the ``limits`` library Flask-Limiter is built on), counted
 in fixed windows in ``RATELIMIT_STORAGE_URI`` (``memory://``, or Redis so that
-workers and machines share one count). ``user_rate_limit`` goes below
-``auth_required`` on a view: it counts the authenticated user (``g.user_id``),
-not whatever a URL claims.
+workers and machines share one count). ``count_user_call`` counts a call for
+a user id without a request, so other processes can share the per-user count;
+``taskapi.auth.decorators.user_view`` calls it after the token is verified, so
+it counts the authenticated user, not whatever a URL claims.
 
 The ``limits`` library is used directly, not through Flask-Limiter: the
 extension's per-request bookkeeping (a before-request check of every route,
@@ -23,7 +24,7 @@ import threading
 import time
 from functools import wraps
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, WindowStats
@@ -128,38 +129,39 @@ class RateLimits:
             return False
 
 
-def authenticated_user_key() -> str:
-    return f"user:{g.user_id}"
+def count_call(config_key: str, scope: str, key: str) -> int | None:
+    """Count one call by ``key`` in ``scope`` against the limit in ``config_key``.
+
+    None if it is within the limit (or limits are off), else the seconds until
+    the exceeded limit's window ends. Needs an app context, not a request.
+    """
+    limits: RateLimits | None = current_app.extensions["taskapi.limits"]
+    return None if limits is None else limits.hit(config_key, scope, key)
 
 
-def remote_address_key() -> str:
-    # Behind TRUSTED_PROXIES hops, ProxyFix has put the forwarded address here.
-    return request.remote_addr or "127.0.0.1"
+def count_user_call(user_id: str) -> int | None:
+    """Count one call by ``user_id`` against ``TASKS_RATE_LIMIT``: one count per user,
+    shared by every per-user route (and any process using the same store)."""
+    return count_call("TASKS_RATE_LIMIT", "tasks", f"user:{user_id}")
 
 
-def rate_limited(config_key: str, *, scope: str, key_func):
-    """Count calls of the view in ``scope`` against the limit in ``config_key``; 429 over it."""
+def auth_rate_limit(view):
+    """429 past ``AUTH_RATE_LIMIT`` calls from one client address to ``/api/auth/*``.
 
-    def decorate(view):
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            limits: RateLimits | None = current_app.extensions["taskapi.limits"]
-            if limits is not None:
-                retry_after = limits.hit(config_key, scope, key_func())
-                if retry_after is not None:
-                    return too_many_requests(retry_after)
-            return view(*args, **kwargs)
+    Stricter than the per-user limit: it is what slows down password guessing.
+    Behind TRUSTED_PROXIES hops, ProxyFix has put the forwarded address in
+    ``remote_addr``.
+    """
 
-        return wrapper
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        address = request.remote_addr or "127.0.0.1"
+        retry_after = count_call("AUTH_RATE_LIMIT", "auth", address)
+        if retry_after is not None:
+            return too_many_requests(retry_after)
+        return view(*args, **kwargs)
 
-    return decorate
-
-
-# One shared count per user across every per-user route.
-user_rate_limit = rate_limited("TASKS_RATE_LIMIT", scope="tasks", key_func=authenticated_user_key)
-# Stricter, by client address (behind TRUSTED_PROXIES, the forwarded one):
-# it is what slows down password guessing.
-auth_rate_limit = rate_limited("AUTH_RATE_LIMIT", scope="auth", key_func=remote_address_key)
+    return wrapper
 
 
 def too_many_requests(retry_after: int) -> Response:

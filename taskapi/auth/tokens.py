@@ -1,11 +1,5 @@
-"""Bearer-token authentication: the decorator every per-user view wears.
-
-The ``Authorization`` header must be exactly ``Bearer <token>`` (the scheme
-in any letter case, one space, nothing after the token). flask-jwt-extended
-decodes the token (its key chosen by ``taskapi.auth.jwks``); this module adds what
-the contract asks on top: required claims, the user id in the URL matching
-the token's, and a 401 problem+json for every failure. Why a token was
-refused goes to the log at DEBUG (never the token itself).
+"""Bearer tokens: the ``Authorization`` header, the token's signature and claims, and
+whose tasks they open (401/403 problem+json; why a token was refused is logged at DEBUG).
 """
 
 from __future__ import annotations
@@ -14,11 +8,11 @@ import hashlib
 import logging
 import re
 import time
-from functools import wraps
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
+import flask_jwt_extended
 from flask import Flask, Response, abort, current_app, g, request
-from flask_jwt_extended import decode_token, get_unverified_jwt_headers
+from flask_jwt_extended import get_unverified_jwt_headers
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import ExpiredSignatureError, PyJWTError
 
@@ -28,6 +22,7 @@ from ..errors import problem, service_unavailable
 from ..extensions import jwt
 from .caches import BoundedCache
 from .jwks import KeysUnavailable, decode_key, init_keys, issuer_or_audience_problem
+from .jwt_extended_state import set_request_token
 
 # Better Auth ids are alphanumeric; other providers use UUIDs or "provider|id".
 USER_ID_PATTERN = re.compile(rf"[A-Za-z0-9._~:@|+=-]{{1,{USER_ID_MAX_LENGTH}}}")
@@ -41,58 +36,56 @@ USED_HEADER_FIELDS = ("alg", "kid")
 log = logging.getLogger("taskapi.auth")
 
 
-def auth_required(view):
-    """Require a valid bearer token (401) whose user id is the URL's ``user_id`` (403).
+class VerifiedToken(NamedTuple):
+    """What the app keeps of a token that passed: the header fields and claims it uses."""
 
-    A URL whose user id no token could carry (``..``, say) is no route: 404.
-    The view then finds the user id in ``g.user_id`` and the claims in ``get_jwt()``.
+    header: dict
+    claims: dict
+
+
+def authorize(user_id: str) -> dict:
+    """The verified claims of the request's token, which must be ``user_id``'s.
+
+    404 for a URL user id no token could carry (``..``, say), 401 for a
+    missing or invalid token, 403 for another user's. Leaves the user id in
+    ``g.user_id`` (the access log's) and the claims for ``get_jwt()``.
     """
-
-    @wraps(view)
-    def wrapper(*args, user_id: str, **kwargs):
-        if not is_valid_user_id(user_id):
-            abort(404)
-        claims = verified_claims()
-        if claims[current_app.config["JWT_IDENTITY_CLAIM"]] != user_id:
-            abort(403, "The access token does not grant access to this user's tasks.")
-        g.user_id = user_id
-        return view(*args, user_id=user_id, **kwargs)
-
-    wrapper.requires_token = True  # the OpenAPI document marks such views as secured
-    return wrapper
+    if not is_valid_user_id(user_id):
+        abort(404)
+    claims = verified_claims()
+    if claims[current_app.config["JWT_IDENTITY_CLAIM"]] != user_id:
+        abort(403, "The access token does not grant access to this user's tasks.")
+    g.user_id = user_id
+    return claims
 
 
 def verified_claims() -> dict:
-    """The claims of the request's token, verified: the ones the app uses.
+    """The used claims of the request's token, verified; 401 (or 503) if it fails.
 
-    A frontend sends the same token on every call until it expires, so an
-    HS256 token that passed once is remembered until its ``exp``. That is safe
-    because verifying the same bytes again can only give the same answer: the
-    secret does not change while the process runs, ``nbf`` has passed, ``exp``
-    is checked on every hit, and no token is ever revoked (there is no
-    blocklist; one would have to be consulted here). JWKS tokens are always
-    verified, because their keys can be withdrawn. Either way the request
-    gets the same: the header's ``alg`` and ``kid``, and the used claims.
+    An HS256 token that passed is remembered until its ``exp`` (why that is
+    safe: docs/design.md, "Verifying tokens and fetching keys"); JWKS tokens
+    are verified every time. Either way the request gets the same header
+    fields and claims, its own copies.
     """
     token = bearer_token()
     verified: BoundedCache = current_app.extensions["taskapi.verified_tokens"]
     key = hashlib.sha256(token.encode()).digest()  # 32 bytes, however long the token
-    remembered = verified.get(key)
-    if remembered is None or remembered[1]["exp"] <= time.time():
+    remembered: VerifiedToken | None = verified.get(key)
+    if remembered is None or remembered.claims["exp"] <= time.time():
         header, claims = verify(token)
-        remembered = (
-            {name: header[name] for name in USED_HEADER_FIELDS if name in header},
-            {name: claims[name] for name in used_claims() if name in claims},
+        remembered = VerifiedToken(
+            header={name: header[name] for name in USED_HEADER_FIELDS if name in header},
+            claims={name: claims[name] for name in used_claims() if name in claims},
         )
         if header.get("alg") in SHARED_SECRET_ALGORITHMS:
             verified.put(key, remembered)
-    header, claims = dict(remembered[0]), dict(remembered[1])  # the request's own copies
-    set_request_claims(header, claims)
+    header, claims = dict(remembered.header), dict(remembered.claims)
+    set_request_token(header, claims)
     return claims
 
 
 def used_claims() -> tuple[str, ...]:
-    """The identity, ``exp``, and the ``email`` and ``name`` that users.py stores."""
+    """The identity, ``exp``, and the ``email`` and ``name`` that provisioning stores."""
     return (current_app.config["JWT_IDENTITY_CLAIM"], "exp", "email", "name")
 
 
@@ -115,7 +108,8 @@ def bearer_token() -> str:
 def verify(token: str) -> tuple[dict, dict]:
     """The token's header and claims, if it passes every check; else 401 (or 503)."""
     try:
-        claims = decode_token(token)  # signature, exp, nbf, iat, sub a string
+        # flask-jwt-extended's decode: signature (key from decode_key), exp, nbf, iat, sub a string.
+        claims = flask_jwt_extended.decode_token(token)
         header = get_unverified_jwt_headers(token)
     except KeysUnavailable as error:
         detail = "The identity provider's signing keys cannot be fetched; try again shortly."
@@ -152,18 +146,6 @@ def reject(reason: str, detail: str = "The access token is invalid.") -> NoRetur
     abort(unauthorized(detail, sent=True))
 
 
-def set_request_claims(header: dict, claims: dict) -> None:
-    """What ``verify_jwt_in_request`` would leave for ``get_jwt()`` and friends.
-
-    flask-jwt-extended keeps them on ``g`` under these names (4.x); a test
-    checks that ``get_jwt()`` answers the same on both paths.
-    """
-    g._jwt_extended_jwt = claims
-    g._jwt_extended_jwt_header = header
-    g._jwt_extended_jwt_user = None  # no user_lookup_loader: what flask-jwt-extended leaves
-    g._jwt_extended_jwt_location = "headers"
-
-
 def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -183,7 +165,7 @@ def unauthorized(detail: str, *, sent: bool) -> Response:
 
 
 def no_store(response: Response) -> Response:
-    """Responses to requests with credentials stay out of shared caches (contract 6)."""
+    """Responses to requests with credentials stay out of shared caches (docs/api.md, "Headers")."""
     if "Authorization" in request.headers:
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -13,18 +13,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..auth.limits import auth_rate_limit
 from ..auth.tokens import unauthorized
-from ..auth.users import create_account, find_account
+from ..data.user_store import create_account, find_account
 from ..errors import problem
-from ..http.bodies import load_json
+from ..http.arguments import arguments
 from ..http.openapi import documented, success
-from ..schemas.accounts import (
-    LoginSchema,
-    RegisterSchema,
-    TokenSchema,
-    login_schema,
-    register_schema,
-    token_schema,
-)
+from ..schemas.accounts import LoginSchema, RegisterSchema, TokenSchema, token_schema
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/auth")
 
@@ -34,28 +27,28 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 @bp.post("/register")
-@documented(body=RegisterSchema, responses={201: success(TokenSchema, "Created")}, errors=(409,))
+@documented(responses={201: success(TokenSchema, "Created")}, errors=(409,))
 @auth_rate_limit
-def register():
+@arguments(RegisterSchema)
+def register(body: dict):
     """Create an account and return a token for it."""
-    data = load_json(register_schema)
-    password_hash = generate_password_hash(data["password"])
-    user = create_account(new_user_id(), data["email"], data["name"], password_hash)
+    password_hash = generate_password_hash(body["password"])
+    user = create_account(new_user_id(), body["email"], body["name"], password_hash)
     if user is None:
         return email_taken()
     return token_response(user), 201, NO_STORE
 
 
 @bp.post("/login")
-@documented(body=LoginSchema, responses={200: success(TokenSchema)}, errors=(401,))
+@documented(responses={200: success(TokenSchema)}, errors=(401,))
 @auth_rate_limit
-def login():
+@arguments(LoginSchema)
+def login(body: dict):
     """Exchange email and password for a token."""
-    data = load_json(login_schema)
-    user = find_account(data["email"])
+    user = find_account(body["email"])
     # Hash even for unknown emails, so timing does not reveal which emails exist.
     password_hash = user["password_hash"] if user and user["password_hash"] else dummy_hash()
-    if not check_password_hash(password_hash, data["password"]) or user is None:
+    if not check_password_hash(password_hash, body["password"]) or user is None:
         return unauthorized("The email or password is wrong.", sent=False)
     return token_response(user), 200, NO_STORE
 

@@ -1,33 +1,33 @@
-"""The change feed: ``/api/{user_id}/changes``, what changed since a token (contract 4.8)."""
+"""The change feed: ``/api/{user_id}/changes``, what changed since a token.
+
+Its contract: docs/api.md, "Change feed (sync)".
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify
 from marshmallow import ValidationError
 
-from ..auth.limits import user_rate_limit
-from ..auth.tokens import auth_required
-from ..auth.users import provision_user
+from ..auth.decorators import user_view
 from ..data.change_tokens import TokenExpired, read_changes
 from ..data.pagination import BadCursor
+from ..http.arguments import arguments
 from ..http.openapi import documented, success
-from ..schemas.changes import ChangesQuerySchema, change_json, changes_query_schema
+from ..schemas.changes import ChangesQuerySchema, change_json
 
 bp = Blueprint("changes", __name__, url_prefix="/api/<user_id>/changes")
 
 
 @bp.get("")
-@documented(query=ChangesQuerySchema, responses={200: success("Changes")}, errors=(400, 410))
-@auth_required
-@user_rate_limit
-@provision_user
-def list_changes(user_id: str):
+@documented(responses={200: success("Changes")}, errors=(400, 410))
+@user_view
+@arguments(ChangesQuerySchema, location="query")
+def list_changes(user_id: str, args: dict):
     """List what changed since a token: tasks in their latest state, and deletions.
 
     Without since: every task. Store next and pass it as since on the next poll;
     more: true means read on at once. 410: the token is too old, start again without since.
     """
-    args = changes_query_schema.load(request.args)
     try:
         page, next_token = read_changes(user_id, args["since"], args["limit"])
     except BadCursor as error:

@@ -10,14 +10,12 @@ from typing import NoReturn
 from flask import Blueprint, abort, jsonify
 from marshmallow import ValidationError
 
-from ..auth.limits import user_rate_limit
-from ..auth.tokens import auth_required
-from ..auth.users import provision_user
+from ..auth.decorators import user_view
 from ..data import tag_store
-from ..http.bodies import load_json
+from ..http.arguments import arguments
 from ..http.openapi import documented, success
 from ..http.responses import no_content
-from ..schemas.tags import TagName, TagRenameSchema, tag_rename_schema
+from ..schemas.tags import TagName, TagRenameSchema
 
 bp = Blueprint("tags", __name__, url_prefix="/api/<user_id>/tags")
 
@@ -26,31 +24,25 @@ TAG_URL = "/<path:name>"  # a tag may contain "/", sent as %2F
 
 @bp.get("")
 @documented(responses={200: success({"type": "array", "items": "Tag"})})
-@auth_required
-@user_rate_limit
-@provision_user
+@user_view
 def list_tags(user_id: str):
     """List every tag on the user's tasks, with how many tasks carry it."""
     return jsonify([dict(tag) for tag in tag_store.list_tags(user_id)])
 
 
 @bp.patch(TAG_URL)
-@documented(body=TagRenameSchema, responses={200: success("Tag")}, errors=(404,))
-@auth_required
-@user_rate_limit
-@provision_user
-def rename_tag(user_id: str, name: str):
+@documented(responses={200: success("Tag")}, errors=(404,))
+@user_view
+@arguments(TagRenameSchema)
+def rename_tag(user_id: str, name: str, body: dict):
     """Rename a tag on every task; tasks that have both names keep one."""
-    new_name = load_json(tag_rename_schema)["name"]
-    tag = tag_store.rename_tag(user_id, tag_name(name), new_name)
+    tag = tag_store.rename_tag(user_id, tag_name(name), body["name"])
     return jsonify(dict(tag or abort_unknown_tag()))
 
 
 @bp.delete(TAG_URL)
 @documented(responses={204: success(description="Removed from every task")}, errors=(404,))
-@auth_required
-@user_rate_limit
-@provision_user
+@user_view
 def delete_tag(user_id: str, name: str):
     """Remove a tag from every task."""
     if not tag_store.delete_tag(user_id, tag_name(name)):

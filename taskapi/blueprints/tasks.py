@@ -1,23 +1,21 @@
 """Task endpoints: ``/api/{user_id}/tasks``, each scoped to the token's user.
 
-Every view reads the same way: parse the request, authorise (the decorators),
-call ``taskapi.data.task_store``, respond.
+Every view reads the same way: authorise and parse (the decorators), call
+``taskapi.data.task_store``, respond.
 """
 
 from __future__ import annotations
 
 from typing import NoReturn
 
-from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, url_for
 from sqlalchemy import RowMapping
 
-from ..auth.limits import user_rate_limit
-from ..auth.tokens import auth_required
-from ..auth.users import provision_user
+from ..auth.decorators import user_view
 from ..data import task_store, trash_store
 from ..data.idempotency import idempotency_key, run_once
 from ..data.pagination import TaskQuery
-from ..http.bodies import load_json
+from ..http.arguments import arguments
 from ..http.etags import (
     abort_stale,
     check_if_match,
@@ -34,43 +32,37 @@ from ..schemas.tasks import (
     TaskListQuerySchema,
     TaskSchema,
     TaskUpdateSchema,
-    clear_completed_query_schema,
-    complete_schema,
     task_json,
     task_list_query_schema,
-    task_schema,
-    task_update_schema,
 )
 from ..schemas.trash import DeletedCountSchema
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>/tasks")
 
 TASK_URL = "/<int:task_id>"
-TASK = success("Task", headers=("ETag",))
-WRITTEN = success("Task", headers=("ETag", "Link"))
+# OpenAPI success responses several views share.
+TASK_WITH_ETAG = success("Task", headers=("ETag",))
+TASK_WITH_ETAG_AND_LINK = success("Task", headers=("ETag", "Link"))  # Link: a next occurrence
 
 
 @bp.get("")
 @documented(
-    query=TaskListQuerySchema,
     responses={200: success({"type": "array", "items": "Task"}, headers=("Link", "X-Total-Count"))},
     errors=(400,),
 )
-@auth_required
-@user_rate_limit
-@provision_user
-def list_tasks(user_id: str):
+@user_view
+@arguments(TaskListQuerySchema, location="query")
+def list_tasks(user_id: str, args: dict):
     """List the user's tasks: filtered, sorted, one page at a time."""
-    args = task_list_query_schema.load(request.args)
     query = TaskQuery(
-        user_id,
-        args["status"],
-        args["q"],
-        args["sort"],
-        args["tag"],
-        args["due_after"],
-        args["due_before"],
-        args["remind_before"],
+        user_id=user_id,
+        status=args["status"],
+        q=args["q"],
+        sort=args["sort"],
+        tags=args["tag"],
+        due_after=args["due_after"],
+        due_before=args["due_before"],
+        remind_before=args["remind_before"],
     )
     page = task_store.fetch_page(query, args["limit"], page_after(query, args["cursor"]))
     dumped = task_list_query_schema.dump(args)  # times and tags back to their text
@@ -81,21 +73,18 @@ def list_tasks(user_id: str):
 
 @bp.post("")
 @documented(
-    body=TaskSchema,
     headers=(IDEMPOTENCY_KEY,),
     responses={201: success("Task", "Created", headers=("ETag", "Location"))},
     errors=(409,),
 )
-@auth_required
-@user_rate_limit
-@provision_user
-def create_task(user_id: str):
+@user_view
+@arguments(TaskSchema)
+def create_task(user_id: str, body: dict):
     """Create a task; with an Idempotency-Key, at most once."""
-    fields = load_json(task_schema)
     key = idempotency_key()
 
     def create() -> Response:
-        task = task_store.insert_task(user_id, fields)
+        task = task_store.insert_task(user_id, body)
         location = url_for("tasks.get_task", user_id=user_id, task_id=task["id"])
         return task_response(task, 201, Location=location)
 
@@ -103,10 +92,10 @@ def create_task(user_id: str):
 
 
 @bp.get(TASK_URL)
-@documented(headers=(IF_MATCH, IF_NONE_MATCH), responses={200: TASK}, errors=(304, 404, 412))
-@auth_required
-@user_rate_limit
-@provision_user
+@documented(
+    headers=(IF_MATCH, IF_NONE_MATCH), responses={200: TASK_WITH_ETAG}, errors=(304, 404, 412)
+)
+@user_view
 def get_task(user_id: str, task_id: int):
     """Get one task; 304 when If-None-Match names its current ETag.
 
@@ -122,36 +111,30 @@ def get_task(user_id: str, task_id: int):
 
 @bp.put(TASK_URL)
 @bp.patch(TASK_URL)
-@documented(body=TaskUpdateSchema, headers=(IF_MATCH,), responses={200: WRITTEN}, errors=(404, 412))
-@auth_required
-@user_rate_limit
-@provision_user
-def update_task(user_id: str, task_id: int):
+@documented(headers=(IF_MATCH,), responses={200: TASK_WITH_ETAG_AND_LINK}, errors=(404, 412))
+@user_view
+@arguments(TaskUpdateSchema)
+def update_task(user_id: str, task_id: int, body: dict):
     """Update the fields sent; the others keep their values."""
-    changes = load_json(task_update_schema)
     versions = if_match_versions(task_id)
-    written = task_store.update_task(user_id, task_id, changes, versions=versions)
+    written = task_store.update_task(user_id, task_id, body, versions=versions)
     return written_response(user_id, written or abort_missing_or_stale(user_id, task_id))
 
 
 @bp.patch(f"{TASK_URL}/complete")
 @documented(
-    body=CompleteSchema,
-    body_required=False,
     headers=(IF_MATCH, IDEMPOTENCY_KEY),
-    responses={200: WRITTEN},
+    responses={200: TASK_WITH_ETAG_AND_LINK},
     errors=(404, 409, 412),
 )
-@auth_required
-@user_rate_limit
-@provision_user
-def complete_task(user_id: str, task_id: int):
+@user_view
+@arguments(CompleteSchema, required=False)
+def complete_task(user_id: str, task_id: int, body: dict | None):
     """Toggle completed, or set it from an optional {"completed": bool} body.
 
     Completing a recurring task creates its next occurrence (Link rel="next-occurrence").
     With an Idempotency-Key, a retry returns the first answer instead of toggling again.
     """
-    body = load_json(complete_schema, optional=True)
     versions = if_match_versions(task_id)
     key = idempotency_key()
 
@@ -168,17 +151,11 @@ def complete_task(user_id: str, task_id: int):
 
 
 @bp.delete("")
-@documented(
-    query=ClearCompletedQuerySchema,
-    responses={200: success(DeletedCountSchema)},
-    errors=(400,),
-)
-@auth_required
-@user_rate_limit
-@provision_user
-def clear_completed(user_id: str):
+@documented(responses={200: success(DeletedCountSchema)}, errors=(400,))
+@user_view
+@arguments(ClearCompletedQuerySchema, location="query")
+def clear_completed(user_id: str, args: dict):  # args: status=completed, the schema checks it
     """Move every completed task to the trash ("clear completed"); needs status=completed."""
-    clear_completed_query_schema.load(request.args)
     return jsonify({"deleted": trash_store.trash_completed(user_id)})
 
 
@@ -188,9 +165,7 @@ def clear_completed(user_id: str):
     responses={204: success(description="Moved to the trash")},
     errors=(404, 412),
 )
-@auth_required
-@user_rate_limit
-@provision_user
+@user_view
 def delete_task(user_id: str, task_id: int):
     """Delete a task: it moves to the trash."""
     versions = if_match_versions(task_id)

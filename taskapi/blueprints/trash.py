@@ -1,18 +1,17 @@
-"""Trash endpoints: ``/api/{user_id}/trash``, the user's deleted tasks (contract 4.7)."""
+"""Trash endpoints: ``/api/{user_id}/trash``, the user's deleted tasks (docs/api.md, "Trash")."""
 
 from __future__ import annotations
 
 from typing import NoReturn
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort
 
-from ..auth.limits import user_rate_limit
-from ..auth.tokens import auth_required
-from ..auth.users import provision_user
+from ..auth.decorators import user_view
 from ..data import trash_store
+from ..http.arguments import arguments
 from ..http.openapi import documented, success
 from ..http.responses import no_content, page_after, page_response, task_response
-from ..schemas.trash import TrashQuerySchema, trash_query_schema, trashed_task_json
+from ..schemas.trash import TrashQuerySchema, trashed_task_json
 
 bp = Blueprint("trash", __name__, url_prefix="/api/<user_id>/trash")
 
@@ -21,18 +20,15 @@ TASK_URL = "/<int:task_id>"
 
 @bp.get("")
 @documented(
-    query=TrashQuerySchema,
     responses={
         200: success({"type": "array", "items": "TrashedTask"}, headers=("Link", "X-Total-Count"))
     },
     errors=(400,),
 )
-@auth_required
-@user_rate_limit
-@provision_user
-def list_trash(user_id: str):
+@user_view
+@arguments(TrashQuerySchema, location="query")
+def list_trash(user_id: str, args: dict):
     """List the tasks in the trash, latest deletion first, one page at a time."""
-    args = trash_query_schema.load(request.args)
     query = trash_store.trash_query(user_id)
     page = trash_store.fetch_trash_page(user_id, args["limit"], page_after(query, args["cursor"]))
     tasks = [trashed_task_json(task) for task in page.tasks]
@@ -43,9 +39,7 @@ def list_trash(user_id: str):
 
 @bp.delete("")
 @documented(responses={204: success(description="Trash emptied")})
-@auth_required
-@user_rate_limit
-@provision_user
+@user_view
 def empty_trash(user_id: str):
     """Delete every task in the trash for good."""
     trash_store.empty_trash(user_id)
@@ -54,9 +48,7 @@ def empty_trash(user_id: str):
 
 @bp.post(f"{TASK_URL}/restore")
 @documented(responses={200: success("Task", headers=("ETag",))}, errors=(404,))
-@auth_required
-@user_rate_limit
-@provision_user
+@user_view
 def restore_task(user_id: str, task_id: int):
     """Bring a task back from the trash, with a new ETag."""
     task = trash_store.restore_task(user_id, task_id) or abort_not_in_trash()
@@ -65,9 +57,7 @@ def restore_task(user_id: str, task_id: int):
 
 @bp.delete(TASK_URL)
 @documented(responses={204: success(description="Deleted for good")}, errors=(404,))
-@auth_required
-@user_rate_limit
-@provision_user
+@user_view
 def erase_task(user_id: str, task_id: int):
     """Delete a task in the trash for good."""
     if not trash_store.erase_task(user_id, task_id):

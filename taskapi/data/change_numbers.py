@@ -78,7 +78,7 @@ def claim(user_id: str) -> int:
         number = connection.execute(BUMP, {"counter_user_id": user_id}).scalar_one_or_none()
         if number is None:
             # The user's row is gone (an operator deleted it). Fail as the write
-            # would have, on the foreign key: provision_user makes the row again.
+            # would have, on the foreign key: run_with_user_row makes the row again.
             raise IntegrityError("UPDATE users", None, LookupError("no users row"))
         numbers[user_id] = number
     return numbers[user_id]

@@ -1,10 +1,10 @@
 """The OpenAPI 3 document, built from what sits on each view.
 
-A view says what it takes and answers with ``@documented(...)``, next to the
-code that does it; its docstring gives the summary, and ``auth_required``
-marks it as needing a token (401 and 403 then go without saying). Every
-route must be documented: building the document fails loudly otherwise, and
-a test builds it. Schemas are the marshmallow schemas that validate requests.
+A view's docstring gives the summary; ``@documented(...)`` its responses,
+errors and headers; ``@arguments`` (taskapi.http.arguments) the body or query
+string it loads, from the schema that loads it; ``user_view`` marks it as
+needing a token (401 and 403 then go without saying). Building the document
+fails loudly for an undocumented route, and a test builds it.
 """
 
 from __future__ import annotations
@@ -109,37 +109,37 @@ HEADERS = {
 }
 
 
-def documented(
-    *,
-    responses: dict,
-    errors: tuple = (),
-    body=None,
-    body_required: bool = True,
-    query=None,
-    headers: tuple = (),
-):
+def documented(*, responses: dict, errors: tuple = (), headers: tuple = ()):
     """Describe a view for the OpenAPI document; the view itself is unchanged.
 
     ``responses`` maps success statuses to ``success(...)``; ``errors`` are the
-    view's own error statuses; ``body`` and ``query`` are the marshmallow
-    schemas the view loads; ``headers`` are request header parameters.
+    view's own error statuses; ``headers`` are request header parameters.
     """
     operation = {
         "responses": {str(status): spec for status, spec in responses.items()},
-        "errors": tuple(errors) + (BODY_ERRORS if body is not None else ()),
-        "parameters": [*([{"in": "query", "schema": query}] if query else []), *headers],
+        "errors": tuple(errors),
+        "parameters": list(headers),
     }
-    if body is not None:
-        operation["requestBody"] = {
-            "required": body_required,
-            "content": {"application/json": {"schema": body}},
-        }
 
     def decorate(view):
         view.openapi = operation
         return view
 
     return decorate
+
+
+def input_spec(schema_class: type, location: str, required: bool) -> dict:
+    """What ``@arguments`` adds to an operation: a query parameter or a request body."""
+    if location == "query":
+        return {"parameters": [{"in": "query", "schema": schema_class}], "errors": ()}
+    return {
+        "parameters": [],
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": schema_class}},
+        },
+        "errors": BODY_ERRORS,
+    }
 
 
 def success(schema=None, description: str = "OK", headers: tuple = ()) -> dict:
@@ -155,9 +155,12 @@ def success(schema=None, description: str = "OK", headers: tuple = ()) -> dict:
 def operation_of(view, rule, docstring: str) -> dict:
     """The OpenAPI operation for ``view`` at ``rule``, from what the view carries."""
     documented_operation = view.openapi  # AttributeError: an undocumented route
+    inputs = getattr(view, "openapi_inputs", ())
     secure = getattr(view, "requires_token", False)
     responses = dict(documented_operation["responses"])
     errors = set(documented_operation["errors"]) | set(COMMON_ERRORS)
+    for loaded in inputs:
+        errors.update(loaded["errors"])
     if secure:
         errors |= set(AUTH_ERRORS)
     for status in sorted(errors):
@@ -173,12 +176,17 @@ def operation_of(view, rule, docstring: str) -> dict:
     spec = {
         "summary": summary,
         "responses": responses,
-        "parameters": path_parameters + documented_operation["parameters"],
+        "parameters": [
+            *path_parameters,
+            *(parameter for loaded in inputs for parameter in loaded["parameters"]),
+            *documented_operation["parameters"],
+        ],
     }
     if description.strip():
         spec["description"] = inspect.cleandoc(description)
-    if "requestBody" in documented_operation:
-        spec["requestBody"] = documented_operation["requestBody"]
+    for loaded in inputs:
+        if "requestBody" in loaded:
+            spec["requestBody"] = loaded["requestBody"]
     if not secure:
         spec["security"] = []
     return spec

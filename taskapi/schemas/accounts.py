@@ -61,6 +61,4 @@ class TokenSchema(Schema):
     expires_in = fields.Integer()
 
 
-register_schema = RegisterSchema()
-login_schema = LoginSchema()
 token_schema = TokenSchema()

@@ -1,4 +1,7 @@
-"""Change feed schemas (contract 4.8): the parameters, a deletion, and a page of changes."""
+"""Change feed schemas: the parameters, a deletion, and a page of changes.
+
+Their contract: docs/api.md, "Change feed (sync)".
+"""
 
 from __future__ import annotations
 
@@ -57,6 +60,3 @@ def change_json(task: Mapping) -> dict:
     if task["deleted_at"] is not None:
         return {"id": task["id"], "deleted": True, "deleted_at": rfc3339(task["deleted_at"])}
     return task_json(task)
-
-
-changes_query_schema = ChangesQuerySchema()

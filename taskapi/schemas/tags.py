@@ -1,4 +1,4 @@
-"""Tag schemas (contract 4.4): a tag name, a task's tags, the tag filter and the tag list."""
+"""Tag schemas (docs/api.md, "Tags"): a tag name, a task's tags, the tag filter and the tag list."""
 
 from __future__ import annotations
 
@@ -98,6 +98,3 @@ class TagRenameSchema(Schema):
 
     class Meta:
         unknown = RAISE
-
-
-tag_rename_schema = TagRenameSchema()

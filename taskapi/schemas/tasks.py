@@ -116,7 +116,7 @@ QUERY_MAX_LENGTH = 200
 
 
 class TaskListQuerySchema(QuerySchema):
-    """Query parameters of ``GET /api/{user_id}/tasks`` (contract section 4.1)."""
+    """Query parameters of ``GET /api/{user_id}/tasks`` (docs/api.md, "Listing")."""
 
     status = fields.String(load_default="all", validate=validate.OneOf(STATUSES))
     q = Text(load_default="", validate=validate.Length(max=QUERY_MAX_LENGTH))
@@ -165,8 +165,4 @@ def task_json(task: Mapping) -> dict:
     }
 
 
-task_schema = TaskSchema()
-task_update_schema = TaskUpdateSchema()
-complete_schema = CompleteSchema()
 task_list_query_schema = TaskListQuerySchema()
-clear_completed_query_schema = ClearCompletedQuerySchema()

@@ -1,4 +1,4 @@
-"""Trash schemas (contract 4.7): the trash listing's parameters and its tasks."""
+"""Trash schemas (docs/api.md, "Trash"): the trash listing's parameters and its tasks."""
 
 from __future__ import annotations
 
@@ -31,6 +31,3 @@ class DeletedCountSchema(Schema):
 
 def trashed_task_json(task: Mapping) -> dict:
     return task_json(task) | {"deleted_at": rfc3339(task["deleted_at"])}
-
-
-trash_query_schema = TrashQuerySchema()

@@ -1,4 +1,4 @@
-"""Rate limits (contract section 6): per user on tasks, per address on /api/auth/*."""
+"""Rate limits (docs/api.md, "Errors": 429): per user on tasks, per address on /api/auth/*."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 import redis
+
+from taskapi.auth.limits import count_user_call
 
 from ..helpers import bearer
 
@@ -37,6 +39,16 @@ def test_task_routes_are_limited_per_user(limited_app):
     assert 0 < int(response.headers["Retry-After"]) <= 60
     # Another user has a count of their own.
     assert client.get("/api/bob/tasks", headers=bearer("bob")).status_code == 200
+
+
+def test_calls_counted_without_a_request_share_the_users_count(limited_app):
+    """Another process (the MCP server, say) counts a user's calls in the same count."""
+    with limited_app.app_context():
+        assert [count_user_call("alice") for _ in range(5)] == [None] * 5
+    client = limited_app.test_client()
+    assert client.get("/api/alice/tasks", headers=bearer("alice")).status_code == 429
+    with limited_app.app_context():
+        assert 0 < count_user_call("alice") <= 60  # seconds until the window ends
 
 
 def test_requests_without_a_valid_token_do_not_use_up_a_users_limit(limited_app):

@@ -1,4 +1,4 @@
-"""The OpenAPI document (contract section 5) and the docs page."""
+"""The OpenAPI document (docs/api.md, "Service endpoints") and the docs page."""
 
 from __future__ import annotations
 
@@ -145,4 +145,4 @@ def test_documentation_is_read_from_the_view(database_url, make_app):
     assert operation["description"] == "A longer description, on the next lines."
     assert [parameter["name"] for parameter in operation["parameters"]] == ["user_id", "task_id"]
     assert {"200", "404", "414", "429", "500", "503"} == set(operation["responses"])
-    assert operation["security"] == []  # no auth_required on it
+    assert operation["security"] == []  # no user_view on it

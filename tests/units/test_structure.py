@@ -1,4 +1,4 @@
-"""The package's shape: no import cycles, and every per-user view guarded in order."""
+"""The package's shape: no import cycles, and every per-user view wearing ``user_view``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import ast
 from pathlib import Path
 
 import taskapi
-from taskapi.auth.limits import user_rate_limit
-from taskapi.auth.tokens import auth_required
-from taskapi.auth.users import provision_user
+from taskapi.auth.decorators import user_view
 
 PACKAGE = Path(taskapi.__file__).parent
 
@@ -70,18 +68,16 @@ def wrapper_layers(view) -> list:
     return layers
 
 
-def test_every_per_user_view_is_guarded_in_order(app):
-    """Token first (401/403), then the user's rate limit, then the user's row."""
+def test_every_per_user_view_wears_user_view_outermost(app):
+    """Once, and outside every other wrapper: the token is checked before anything is read."""
 
     def view():
         return None
 
-    expected = [
-        auth_required(view).__code__,
-        user_rate_limit(view).__code__,
-        provision_user(view).__code__,
-    ]
+    guard = user_view(view).__code__
     per_user = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/<user_id>")]
     assert per_user
     for rule in per_user:
-        assert wrapper_layers(app.view_functions[rule.endpoint]) == expected, rule.rule
+        layers = wrapper_layers(app.view_functions[rule.endpoint])
+        assert layers[:1] == [guard], rule.rule
+        assert layers.count(guard) == 1, rule.rule
