@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify
 
-from ..auth.limits import user_rate_limit
-from ..auth.tokens import auth_required
-from ..auth.users import provision_user
+from ..auth.decorators import user_view
 from ..data import push_store
 from ..data.models import PUSH_SUBSCRIPTIONS_PER_USER_MAX
-from ..http.bodies import load_json
+from ..http.arguments import arguments
 from ..http.openapi import documented, success
 from ..http.responses import no_content
-from ..schemas.push import PushSubscriptionSchema, push_subscription_schema, subscription_json
+from ..schemas.push import PushSubscriptionSchema, subscription_json
 
 key_bp = Blueprint("push_key", __name__, url_prefix="/api/push")
 bp = Blueprint("push", __name__, url_prefix="/api/<user_id>/push/subscriptions")
@@ -37,23 +35,20 @@ def public_key():
 
 @bp.post("")
 @documented(
-    body=PushSubscriptionSchema,
     responses={
         201: success("Subscription", description="Subscribed"),
         200: success("Subscription", description="Known endpoint: keys updated"),
     },
     errors=(409,),
 )
-@auth_required
-@user_rate_limit
-@provision_user
-def subscribe(user_id: str):
+@user_view
+@arguments(PushSubscriptionSchema)
+def subscribe(user_id: str, body: dict):
     """Save a browser's push subscription (PushSubscription.toJSON()).
 
     The same endpoint again updates its keys (200); an endpoint saved by
     another user moves to this one. At most 20 per user (409).
     """
-    body = load_json(push_subscription_schema)
     saved = push_store.save_subscription(
         user_id,
         body["endpoint"],
@@ -75,9 +70,7 @@ def subscribe(user_id: str):
 
 @bp.get("")
 @documented(responses={200: success({"type": "array", "items": "Subscription"})})
-@auth_required
-@user_rate_limit
-@provision_user
+@user_view
 def list_subscriptions(user_id: str):
     """List the user's push subscriptions (without their keys)."""
     return jsonify([subscription_json(row) for row in push_store.list_subscriptions(user_id)])
@@ -85,9 +78,7 @@ def list_subscriptions(user_id: str):
 
 @bp.delete("/<int:subscription_id>")
 @documented(responses={204: success(description="Unsubscribed")}, errors=(404,))
-@auth_required
-@user_rate_limit
-@provision_user
+@user_view
 def unsubscribe(user_id: str, subscription_id: int):
     """Delete a push subscription: its browser gets no more reminders."""
     if not push_store.delete_subscription(user_id, subscription_id):

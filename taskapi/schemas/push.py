@@ -124,6 +124,3 @@ class PushKeySchema(Schema):
 
 def subscription_json(row) -> dict:
     return {"id": row["id"], "endpoint": row["endpoint"], "created_at": rfc3339(row["created_at"])}
-
-
-push_subscription_schema = PushSubscriptionSchema()
