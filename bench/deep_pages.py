@@ -1,4 +1,4 @@
-"""Measure list pages for a user with 100,000 tasks among 1,000,000 (contract 4.1, 4.4).
+"""Measure list pages for a user with 100,000 tasks among 1,000,000 (docs/api.md, "Listing").
 
 Usage: .venv/bin/python bench/deep_pages.py [POSTGRES_SERVER_URL]
 
@@ -9,7 +9,7 @@ count, JSON) for the first page and for a page 75,000 tasks deep, for
 several sort orders; then the first page with a tag filter, a due date range
 and the reminder poll, against the plain first page; GET /api/heavy/tags;
 and the change feed: a poll that finds a few changes against one that finds
-none (contract 4.8). Drops the database at the end.
+none (docs/api.md, "Change feed (sync)"). Drops the database at the end.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from sqlalchemy.engine import make_url
 
 from harness.databases import fresh_postgres_database
 from taskapi import create_app
-from taskapi.data.change_store import Position as FeedPosition
-from taskapi.data.change_tokens import Token, encode_token, reading_started
-from taskapi.data.pagination import Position, TaskQuery, encode_cursor
-from taskapi.data.task_store import SORT_COLUMNS, TASKS
+from taskapi.data.change_feed import FeedToken, reading_started
+from taskapi.data.keyset import Position
+from taskapi.data.task_list import TaskQuery
+from taskapi.data.tasks_table import TASKS
 from taskapi.extensions import db
+from taskapi.http.cursors import encode_cursor, encode_feed_token, task_listing
 
 SECRET = "bench-secret-" + "x" * 60
 HEAVY_TASKS = 100_000
@@ -132,10 +133,9 @@ def run(database_url: str) -> None:
     with app.app_context():
         cursors = {}
         for sort in SORTS:
-            query = TaskQuery("heavy", "all", "", sort)
-            column = SORT_COLUMNS[query.key]
-            task_id = TASKS.c.id
-            order = (column.desc(), task_id.desc()) if query.descending else (column, task_id)
+            query = TaskQuery(user_id="heavy", status="all", q="", sort=sort)
+            column, task_id = query.order.column, TASKS.c.id
+            order = (column.desc(), task_id.desc()) if query.order.descending else (column, task_id)
             row = db.session.execute(
                 select(column, task_id)
                 .where(TASKS.c.user_id == "heavy", column.is_not(None))
@@ -143,7 +143,7 @@ def run(database_url: str) -> None:
                 .offset(DEEP)
                 .limit(1)
             ).one()
-            cursors[sort] = encode_cursor(query, Position(0, row[0], row[1]))
+            cursors[sort] = encode_cursor(task_listing(query), Position(0, row[0], row[1]))
         count_ms = timed(
             lambda: db.session.execute(
                 text("SELECT count(*) FROM tasks WHERE user_id = 'heavy'")
@@ -176,7 +176,7 @@ def run(database_url: str) -> None:
 
 
 def filters(client, headers: dict) -> None:
-    """First pages with the filters of contract 4.1, each against the plain first page.
+    """First pages with the filters of docs/api.md "Listing", each against the plain first page.
 
     Each filter's requests alternate with plain ones, so that drift on the
     machine (other work on it) touches both sides of the ratio alike.
@@ -224,7 +224,8 @@ def change_feed(app, client, headers: dict) -> None:
     """
     changed = 5
     with app.app_context():
-        before = encode_token("heavy", Token(FeedPosition(TOTAL_TASKS + 1, 0), reading_started()))
+        position = Position(0, TOTAL_TASKS + 1, 0)
+        before = encode_feed_token("heavy", FeedToken(position, reading_started()))
     ids = [task["id"] for task in client.get("/api/heavy/tasks?limit=5", headers=headers).json]
     for task_id in ids[:changed]:
         response = client.patch(

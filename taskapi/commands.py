@@ -16,8 +16,8 @@ from flask_jwt_extended import create_access_token
 
 from .auth.tokens import is_valid_user_id
 from .config import ConfigError, check_dispatcher_config
-from .data.idempotency import purge_expired
-from .data.trash_store import purge_expired as purge_expired_trash
+from .data.idempotency_keys import purge_expired_keys
+from .data.trash_store import purge_expired_trash
 from .extensions import db
 from .push.vapid import generate_private_key, public_key_of
 
@@ -45,7 +45,7 @@ def token_command(user_id: str, email: str | None, name: str | None, expires_in:
 @with_appcontext
 def purge_idempotency_keys_command():
     """Delete Idempotency-Key records older than 24 hours (run it daily)."""
-    click.echo(f"Deleted {purge_expired()} expired idempotency keys.")
+    click.echo(f"Deleted {purge_expired_keys()} expired idempotency keys.")
 
 
 @click.command("purge-trash")

@@ -90,13 +90,13 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "JWT_JWKS_FAILURE_COOLDOWN": parse_seconds(environ, "JWT_JWKS_FAILURE_COOLDOWN", 30),
         # Longest a statement (lock waits included) may run; 0 turns the limit off.
         "DATABASE_STATEMENT_TIMEOUT": parse_seconds(environ, "DATABASE_STATEMENT_TIMEOUT", 5),
-        # Days a task stays in the trash, and a change-feed token stays valid (contract 4.7, 4.8).
+        # Days a task stays in the trash and a feed token stays valid (docs/api.md, "Trash").
         "TRASH_RETENTION_DAYS": parse_int(environ, "TRASH_RETENTION_DAYS", 30, minimum=1),
         # PostgreSQL connections each worker keeps (a gevent worker serves many
         # requests at once; beyond this many, a request waits for one to come free).
         "DATABASE_POOL_SIZE": parse_int(environ, "DATABASE_POOL_SIZE", 10, minimum=1),
         "CORS_ORIGINS": parse_origins(environ.get("CORS_ORIGINS", default_origins), warnings),
-        # The contract's names for the limits, read into names of our own (taskapi.limits).
+        # The documented names for the limits, read into names of our own (taskapi.limits).
         "TASKS_RATE_LIMIT": parse_limit(environ, "RATELIMIT_DEFAULT", "600 per minute"),
         "AUTH_RATE_LIMIT": parse_limit(environ, "RATELIMIT_AUTH", "10 per minute"),
         "RATELIMIT_ENABLED": parse_bool(environ, "RATELIMIT_ENABLED", True),

@@ -45,7 +45,7 @@ def problem(
 
 
 def service_unavailable(detail: str, retry_after: int = 5) -> Response:
-    """503 with ``Retry-After`` (contract: only 429 and 503 carry it)."""
+    """503 with ``Retry-After`` (docs/api.md, "Headers": only 429 and 503 carry it)."""
     return problem(503, detail, headers={"Retry-After": str(retry_after)})
 
 

@@ -22,5 +22,5 @@ class Base(DeclarativeBase):
 # Objects stay usable after commit: views dump what they wrote without a re-SELECT.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 # Flask-Migrate is bound in taskapi.commands, for the command line only: it
-# loads Alembic and Mako (11 MB per gunicorn worker) that serving never uses.
+# loads Alembic and Mako, which serving never uses (docs/performance.md).
 jwt = JWTManager()

@@ -125,7 +125,7 @@ def verify(token: str) -> tuple[dict, dict]:
 
 
 def claims_problem(header: dict, claims: dict) -> str | None:
-    """What the contract requires of a token's claims beyond PyJWT's checks, or None."""
+    """What a token's claims must be beyond PyJWT's checks (docs/api.md, "Errors"), or None."""
     identity_claim = current_app.config["JWT_IDENTITY_CLAIM"]
     if claims.get("type") != "access":
         return "type: not an access token"

@@ -6,12 +6,11 @@ Its contract: docs/api.md, "Change feed (sync)".
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify
-from marshmallow import ValidationError
 
 from ..auth.decorators import user_view
-from ..data.change_tokens import TokenExpired, read_changes
-from ..data.pagination import BadCursor
+from ..data.change_feed import TokenExpired, read_changes
 from ..http.arguments import arguments
+from ..http.cursors import decode_feed_token, encode_feed_token
 from ..http.openapi import documented, success
 from ..schemas.changes import ChangesQuerySchema, change_json
 
@@ -28,10 +27,9 @@ def list_changes(user_id: str, args: dict):
     Without since: every task. Store next and pass it as since on the next poll;
     more: true means read on at once. 410: the token is too old, start again without since.
     """
+    since = decode_feed_token(user_id, args["since"])
     try:
-        page, next_token = read_changes(user_id, args["since"], args["limit"])
-    except BadCursor as error:
-        raise ValidationError({"since": [str(error)]}) from None
+        page, next_token = read_changes(user_id, since, args["limit"])
     except TokenExpired:
         abort(
             410, "The token is too old, or the feed began again since; start again without since."
@@ -39,7 +37,7 @@ def list_changes(user_id: str, args: dict):
     return jsonify(
         {
             "changes": [change_json(task) for task in page.changes],
-            "next": next_token,
+            "next": encode_feed_token(user_id, next_token),
             "more": page.more,
         }
     )

@@ -1,7 +1,7 @@
 """Task endpoints: ``/api/{user_id}/tasks``, each scoped to the token's user.
 
 Every view reads the same way: authorise and parse (the decorators), call
-``taskapi.data.task_store``, respond.
+``taskapi.data.task_store`` (or ``task_list``), respond.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from flask import Blueprint, Response, abort, jsonify, url_for
 from sqlalchemy import RowMapping
 
 from ..auth.decorators import user_view
-from ..data import task_store, trash_store
-from ..data.idempotency import idempotency_key, run_once
-from ..data.pagination import TaskQuery
+from ..data import task_list, task_store, trash_store
+from ..data.task_list import TaskQuery
 from ..http.arguments import arguments
+from ..http.cursors import decode_cursor, task_listing
 from ..http.etags import (
     abort_stale,
     check_if_match,
@@ -24,8 +24,9 @@ from ..http.etags import (
     if_match_versions,
     if_none_match_names,
 )
+from ..http.idempotency import idempotency_key, run_once
 from ..http.openapi import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, documented, success
-from ..http.responses import no_content, page_after, page_response, task_response
+from ..http.responses import no_content, page_response, task_response
 from ..schemas.tasks import (
     ClearCompletedQuerySchema,
     CompleteSchema,
@@ -64,11 +65,12 @@ def list_tasks(user_id: str, args: dict):
         due_before=args["due_before"],
         remind_before=args["remind_before"],
     )
-    page = task_store.fetch_page(query, args["limit"], page_after(query, args["cursor"]))
+    listing = task_listing(query)
+    page = task_list.fetch_task_page(query, args["limit"], decode_cursor(listing, args["cursor"]))
     dumped = task_list_query_schema.dump(args)  # times and tags back to their text
     link_args = {key: value for key, value in dumped.items() if value and key != "cursor"}
-    tasks = [task_json(task) for task in page.tasks]
-    return page_response(tasks, page, query, "tasks.list_tasks", user_id=user_id, **link_args)
+    tasks = [task_json(task) for task in page.rows]
+    return page_response(tasks, page, listing, "tasks.list_tasks", user_id=user_id, **link_args)
 
 
 @bp.post("")

@@ -9,8 +9,9 @@ from flask import Blueprint, abort
 from ..auth.decorators import user_view
 from ..data import trash_store
 from ..http.arguments import arguments
+from ..http.cursors import decode_cursor, trash_listing
 from ..http.openapi import documented, success
-from ..http.responses import no_content, page_after, page_response, task_response
+from ..http.responses import no_content, page_response, task_response
 from ..schemas.trash import TrashQuerySchema, trashed_task_json
 
 bp = Blueprint("trash", __name__, url_prefix="/api/<user_id>/trash")
@@ -29,11 +30,12 @@ TASK_URL = "/<int:task_id>"
 @arguments(TrashQuerySchema, location="query")
 def list_trash(user_id: str, args: dict):
     """List the tasks in the trash, latest deletion first, one page at a time."""
-    query = trash_store.trash_query(user_id)
-    page = trash_store.fetch_trash_page(user_id, args["limit"], page_after(query, args["cursor"]))
-    tasks = [trashed_task_json(task) for task in page.tasks]
+    listing = trash_listing(user_id)
+    after = decode_cursor(listing, args["cursor"])
+    page = trash_store.fetch_trash_page(user_id, args["limit"], after)
+    tasks = [trashed_task_json(task) for task in page.rows]
     return page_response(
-        tasks, page, query, "trash.list_trash", user_id=user_id, limit=args["limit"]
+        tasks, page, listing, "trash.list_trash", user_id=user_id, limit=args["limit"]
     )
 
 

@@ -1,34 +1,5 @@
-"""Each user's change counter: the order of the change feed (contract 4.8).
-
-Every write of a user's tasks takes the user's next change number, and the
-rows it writes (tasks, and tombstones of erased tasks) carry it. The counter
-is ``users.change_number``, taken by ``UPDATE users SET change_number =
-change_number + 1 ... RETURNING change_number`` in the same transaction as
-the write; on PostgreSQL in the statement of the write itself (a CTE), so a
-create stays one round trip.
-
-Why the feed never skips a change: that UPDATE locks the user's row until the
-write's transaction ends. Another write of the same user waits for the lock
-and reads the counter only once the first has committed (PostgreSQL lets the
-waiter go only after the commit is visible, then re-reads the row). So one
-user's change numbers are handed out in commit order: a snapshot that holds
-number N holds every smaller number too, because each of those committed
-before N was even taken. A reader who has read every change up to N can never
-later see a commit with a number <= N, however the writes interleaved, and
-however long a write stayed open after taking its number. Timestamps or a
-plain sequence give no such promise: a write that starts first and commits
-last carries the smaller value, after readers have moved past it. On SQLite a
-writer holds the database's write lock from its ``BEGIN IMMEDIATE`` to its
-commit: numbers are in commit order there too.
-
-The price is that one user's writes run one at a time (different users'
-never wait for each other). A transaction takes the lock before any lock on
-the user's tasks (its first write claims the number, bumping the counter
-before it locks the task it writes, and ``claim`` is called first where a
-transaction locks tasks before writing), so two writes of one user never
-deadlock. Rows written by one transaction share its number;
-the feed orders by (change number, task id).
-"""
+"""Where a task's change number is taken: each user's counter, claimed once per
+transaction by every write of the user's tasks (docs/design.md says why)."""
 
 from __future__ import annotations
 
@@ -52,7 +23,7 @@ from .database import atomic, transaction_state
 from .models import User
 
 USERS = User.__table__
-BUMP = (
+TAKE_NEXT_NUMBER = (
     update(USERS)
     .where(USERS.c.id == bindparam("counter_user_id"))
     .values(change_number=USERS.c.change_number + 1)
@@ -60,22 +31,24 @@ BUMP = (
 )
 # The same, as text for a CTE: as a construct, SQLAlchemy would also set the
 # users columns that the parameters of the statement around it name (created_at).
-BUMP_TEXT = text(
+TAKE_NEXT_NUMBER_SQL = text(
     "UPDATE users SET change_number = change_number + 1 "
     "WHERE id = :counter_user_id RETURNING change_number"
 ).columns(change_number=BigInteger)
-CLAIMED = "change_numbers"
+CLAIMED_NUMBERS = "change_numbers"
 
 
-def claim(user_id: str) -> int:
+def claim_change_number(user_id: str) -> int:
     """The user's change number for the current transaction (``atomic()``), taken once."""
     claimed = transaction_state()
     if claimed is None:
         raise RuntimeError("change numbers are claimed inside atomic()")
-    numbers = claimed.setdefault(CLAIMED, {})
+    numbers = claimed.setdefault(CLAIMED_NUMBERS, {})
     if user_id not in numbers:
         connection = db.session.connection()
-        number = connection.execute(BUMP, {"counter_user_id": user_id}).scalar_one_or_none()
+        number = connection.execute(
+            TAKE_NEXT_NUMBER, {"counter_user_id": user_id}
+        ).scalar_one_or_none()
         if number is None:
             # The user's row is gone (an operator deleted it). Fail as the write
             # would have, on the foreign key: run_with_user_row makes the row again.
@@ -84,7 +57,9 @@ def claim(user_id: str) -> int:
     return numbers[user_id]
 
 
-def run_stamped(user_id: str, statement: Insert | Update, parameters=None) -> list[RowMapping]:
+def execute_with_change_number(
+    user_id: str, statement: Insert | Update, parameters=None
+) -> list[RowMapping]:
     """Execute ``statement`` (with RETURNING) with ``change_number`` set to the user's next.
 
     On PostgreSQL, a write that takes the number takes it in the same
@@ -94,18 +69,22 @@ def run_stamped(user_id: str, statement: Insert | Update, parameters=None) -> li
     (local, so no round trip to speak of).
     """
     claimed = transaction_state()
-    numbers = claimed.setdefault(CLAIMED, {}) if claimed is not None else {}
+    numbers = claimed.setdefault(CLAIMED_NUMBERS, {}) if claimed is not None else {}
     # Inside a transaction, later writes must learn the number: only a RETURNING
     # that carries it tells them (else it is claimed first, in a statement of its own).
-    tells_number = claimed is None or "change_number" in statement.exported_columns
-    if user_id not in numbers and tells_number and db.engine.dialect.name == "postgresql":
+    returning_tells_later_writes = claimed is None or "change_number" in statement.exported_columns
+    if (
+        user_id not in numbers
+        and returning_tells_later_writes
+        and db.engine.dialect.name == "postgresql"
+    ):
         parameters = (parameters or {}) | {"counter_user_id": user_id}
         rows = rows_of(with_next_number(statement), parameters)
         if claimed is not None and rows and "change_number" in rows[0]:
             numbers[user_id] = rows[0]["change_number"]
         return rows
     with atomic():  # joins the current transaction, if any
-        return rows_of(statement.values(change_number=claim(user_id)), parameters)
+        return rows_of(statement.values(change_number=claim_change_number(user_id)), parameters)
 
 
 def rows_of(statement: Executable, parameters) -> list[RowMapping]:
@@ -118,10 +97,10 @@ def with_next_number(statement: Insert | Update) -> Executable:
 
     PostgreSQL evaluates the scalar subquery, and so runs the CTE's UPDATE,
     while it computes the new row: before it locks the task it writes (the
-    lock order ``claim`` keeps). Should the write match no task, the CTE still
+    lock order ``claim_change_number`` keeps). Should the write match no task, the CTE still
     runs: a number is skipped, which the feed does not mind.
     """
-    bump = BUMP_TEXT.cte("change_number_bump")
-    return statement.values(change_number=select(bump.c.change_number).scalar_subquery()).add_cte(
-        bump
+    taken = TAKE_NEXT_NUMBER_SQL.cte("change_number_bump")
+    return statement.values(change_number=select(taken.c.change_number).scalar_subquery()).add_cte(
+        taken
     )

@@ -1,20 +1,5 @@
-"""The database policy, in one place: engine options, connection hooks, transactions.
-
-Every statement commits by itself, on PostgreSQL and on SQLite: a read costs
-no BEGIN and ROLLBACK round trips, and a single INSERT, UPDATE or DELETE is
-atomic as it is. Statements that must succeed or fail together run inside
-``atomic()``. ``init_database`` sets this up for one app's engine only.
-
-No statement runs past ``DATABASE_STATEMENT_TIMEOUT``, lock waits included.
-On PostgreSQL the limit travels with every statement, as ``SET LOCAL ...;``
-in front of it in the same query string: PostgreSQL runs such a string as one
-implicit transaction, so the setting holds for exactly that statement (or, in
-``atomic()``, for its transaction) on whatever server connection runs it.
-That is what works behind PgBouncer in transaction mode, where a session's
-``SET`` may stay behind on another server connection and the ``options``
-startup parameter is refused; and it costs no extra round trip. On SQLite
-the limit is the busy timeout (how long a writer waits for the lock).
-"""
+"""The database policy, in one place: engine options, connection hooks, the statement
+time limit, and ``atomic()`` for statements that must commit together (docs/design.md)."""
 
 from __future__ import annotations
 

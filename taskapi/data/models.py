@@ -120,12 +120,14 @@ class User(db.Model):
         UTCDateTime, default=utcnow, server_default=func.now()
     )
     # The user's latest change number: every write of a task takes the next one
-    # (taskapi.data.change_numbers says why that orders the change feed).
+    # (docs/design.md says why that orders the change feed).
     change_number: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
-# The list indexes cover the tasks in lists: trashed ones never are.
-LIVE = text("deleted_at IS NULL")
+# The list indexes cover the tasks in lists: trashed ones never are. The trash's
+# indexes cover only the trashed ones.
+NOT_IN_TRASH_SQL = text("deleted_at IS NULL")
+IN_TRASH_SQL = text("deleted_at IS NOT NULL")
 
 
 # Tasks whose reminder the dispatcher may send: live, pending, with a reminder.
@@ -133,7 +135,11 @@ DUE_REMINDER = text("remind_at IS NOT NULL AND deleted_at IS NULL AND NOT comple
 
 
 def live_index(name: str, *columns: str) -> Index:
-    return Index(name, *columns, postgresql_where=LIVE, sqlite_where=LIVE)
+    return Index(name, *columns, postgresql_where=NOT_IN_TRASH_SQL, sqlite_where=NOT_IN_TRASH_SQL)
+
+
+def trash_index(name: str, *columns: str) -> Index:
+    return Index(name, *columns, postgresql_where=IN_TRASH_SQL, sqlite_where=IN_TRASH_SQL)
 
 
 class Task(db.Model):
@@ -148,21 +154,9 @@ class Task(db.Model):
         live_index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
         live_index("ix_tasks_user_id_remind_at_id", "user_id", "remind_at", "id"),
         # The trash, latest deletion first.
-        Index(
-            "ix_tasks_user_id_deleted_at_id",
-            "user_id",
-            "deleted_at",
-            "id",
-            postgresql_where=text("deleted_at IS NOT NULL"),
-            sqlite_where=text("deleted_at IS NOT NULL"),
-        ),
+        trash_index("ix_tasks_user_id_deleted_at_id", "user_id", "deleted_at", "id"),
         # purge-trash: the expired tasks of every user.
-        Index(
-            "ix_tasks_deleted_at",
-            "deleted_at",
-            postgresql_where=text("deleted_at IS NOT NULL"),
-            sqlite_where=text("deleted_at IS NOT NULL"),
-        ),
+        trash_index("ix_tasks_deleted_at", "deleted_at"),
         # The change feed: one user's changes after a position, in order.
         Index("ix_tasks_user_id_change_number_id", "user_id", "change_number", "id"),
         # The reminder dispatcher: every user's reminders that may come due, by time.
@@ -196,7 +190,7 @@ class Task(db.Model):
     series_id: Mapped[int | None] = mapped_column(Integer)
     occurrence: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The version written by the completion that spawned the next occurrence;
-    # set once, never cleared (taskapi.data.task_store says why that makes it once).
+    # set once, never cleared (docs/design.md says why that makes it once).
     spawned_at_version: Mapped[int | None] = mapped_column(Integer)
     remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Incremented by every write; the ETag is made from it.

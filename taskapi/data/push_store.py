@@ -47,15 +47,13 @@ from .models import (
     TASK_ID_MAX,
     PushDelivery,
     PushSubscription,
-    Task,
     User,
     utcnow,
 )
-from .task_store import LIVE
+from .tasks_table import NOT_IN_TRASH, TASKS
 
 SUBSCRIPTIONS = PushSubscription.__table__
 DELIVERIES = PushDelivery.__table__
-TASKS = Task.__table__
 # What a subscription shows its owner: never its keys.
 SHOWN_COLUMNS = (SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.endpoint, SUBSCRIPTIONS.c.created_at)
 DELIVERY_KEY = (DELIVERIES.c.task_id, DELIVERIES.c.remind_at, DELIVERIES.c.subscription_id)
@@ -177,7 +175,7 @@ def due_reminders(now: datetime, oldest: datetime):
         .where(
             # The terms of the partial index ix_tasks_remind_at_id, as written there.
             TASKS.c.remind_at.is_not(None),
-            LIVE,
+            NOT_IN_TRASH,
             not_(TASKS.c.completed),
             TASKS.c.remind_at <= now,
             TASKS.c.remind_at > oldest,
@@ -267,7 +265,7 @@ def pushes_for(claims: list[Claim]) -> tuple[list[Push], list[Claim]]:
             tuple_(TASKS.c.id, SUBSCRIPTIONS.c.id).in_(
                 [(claim.task_id, claim.subscription_id) for claim in claims]
             ),
-            LIVE,
+            NOT_IN_TRASH,
             not_(TASKS.c.completed),
         )
     )

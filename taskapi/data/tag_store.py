@@ -1,11 +1,8 @@
-"""Data access for tags (contract 4.4): the user's tag list, renaming and removing a tag.
+"""Tags (docs/api.md, "Tags"): the user's tag list, renaming and removing a tag.
 
-A tag exists while a task carries it; the task_tags rows (kept by
-``taskapi.data.task_store``) index them by user and case-folded name. Renaming or
-removing rewrites each task that carries the tag, in one transaction, with a
-new version, ``updated_at`` and change number like any other write of the task.
-Tasks in the trash have no task_tags rows: they keep their tags, untouched,
-until they are restored.
+Renaming or removing a tag rewrites each task that carries it, in one
+transaction, with a new version and change number like any other write.
+Trashed tasks have no task_tags rows: their tags stay as they were.
 """
 
 from __future__ import annotations
@@ -15,10 +12,10 @@ from collections.abc import Callable
 from sqlalchemy import RowMapping, bindparam, func, select, update
 
 from ..extensions import db
-from .change_numbers import claim
+from .change_numbers import claim_change_number
 from .database import atomic
-from .models import folded, utcnow
-from .task_store import TAGS, TASKS, replace_tag_rows
+from .models import folded
+from .tasks_table import TAGS, TASKS, new_version, one_row, replace_tag_rows
 
 COUNTS = (
     select(TAGS.c.name_folded, func.count().label("count"))
@@ -46,7 +43,7 @@ SELECT_TAG = SELECT_TAGS.where(COUNTS.c.name_folded == bindparam("name_folded"))
 WRITE_TAGS = (
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("owner"))
-    .values(tags=bindparam("new_tags"), version=TASKS.c.version + 1)
+    .values(tags=bindparam("new_tags"))
 )
 
 
@@ -84,8 +81,7 @@ def rename_tag(user_id: str, name: str, new_name: str) -> RowMapping | None:
 
 def find_tag(user_id: str, name_folded: str) -> RowMapping | None:
     """The tag as the list shows it, or None when no task of the user carries it."""
-    parameters = {"user_id": user_id, "name_folded": name_folded}
-    return db.session.connection().execute(SELECT_TAG, parameters).mappings().first()
+    return one_row(SELECT_TAG, {"user_id": user_id, "name_folded": name_folded})
 
 
 def delete_tag(user_id: str, name: str) -> bool:
@@ -106,7 +102,7 @@ def rewrite_tasks(
     ``atomic()``), so a concurrent write of a task's tags is not lost: it
     waits, and then replaces the whole array as it meant to.
     """
-    number = claim(user_id)  # the user's lock first, then the tasks' (taskapi.data.change_numbers)
+    number = claim_change_number(user_id)  # the user's lock first, then the tasks' (docs/design.md)
     carrying = (
         select(TAGS.c.task_id)
         .where(TAGS.c.user_id == user_id, TAGS.c.name_folded.in_(names_folded))
@@ -131,7 +127,7 @@ def rewrite_tasks(
     ]
     if changed:
         connection.execute(
-            WRITE_TAGS.values(updated_at=utcnow(), change_number=number),
+            WRITE_TAGS.values(**new_version(), change_number=number),
             [
                 {"task_id": task["id"], "owner": user_id, "new_tags": task["tags"]}
                 for task in changed

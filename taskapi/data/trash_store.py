@@ -1,73 +1,49 @@
-"""Data access for the trash (contract 4.7): trashing, listing, restoring and erasing tasks.
+"""The trash: trashing, listing, restoring, erasing and purging tasks (docs/api.md, "Trash").
 
-A task in the trash is a row of tasks with ``deleted_at`` set. For everything
-else (``taskapi.data.task_store``, ``taskapi.data.tag_store``) it is gone: it has no
-task_tags rows while it is there (its ``tags`` stay on the row, and come back
-with it), so tag lists and counts leave it out with no extra condition. A
-trashed recurring task cannot be completed, so it spawns nothing.
-
-After ``TRASH_RETENTION_DAYS`` a trashed task has expired: it is never listed,
-restored or erased one by one, and ``purge_expired`` (``flask --app taskapi
-purge-trash``) deletes it. A task erased from the trash leaves a tombstone
-(for the change feed) that is kept as long.
-
-Every write takes the user's change number (``taskapi.data.change_numbers``), in
-the transaction that also moves the task's tag rows.
+A trashed task has ``deleted_at`` set and no task_tags rows, so other statements
+leave it out; past the retention it has expired and only ``purge_expired_trash``
+sees it. Erasing a task leaves a tombstone for the change feed.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from flask import current_app
-from sqlalchemy import (
-    RowMapping,
-    bindparam,
-    delete,
-    func,
-    insert,
-    select,
-    true,
-    tuple_,
-    update,
-)
+from sqlalchemy import RowMapping, Select, bindparam, delete, func, insert, select, true, update
 
 from ..extensions import db
-from .change_numbers import claim, run_stamped
+from .change_numbers import claim_change_number, execute_with_change_number
 from .database import NO_STATEMENT_TIMEOUT, atomic
-from .models import Tombstone, utcnow
-from .pagination import Page, Position, TaskQuery, position_of
-from .task_store import (
-    LIVE,
+from .keyset import Keyset, Page, Position, fetch_page
+from .models import utcnow
+from .retention import TOMBSTONE_MARGIN, retention_cutoff
+from .tasks_table import (
+    IN_TRASH,
+    NOT_IN_TRASH,
     READ_COLUMNS,
-    TAGS,
     TASKS,
+    TOMBSTONES,
     can_exist,
+    delete_tag_rows,
     insert_tag_rows,
+    new_version,
     owned_task,
     version_matches,
 )
 
-TOMBSTONES = Tombstone.__table__
-TRASHED = TASKS.c.deleted_at.is_not(None)
-# Tombstones outlive the retention by this much: a change-feed token is refused
-# (410) from the retention on, by whichever server's clock, so no token that is
-# still accepted can need a tombstone that was purged.
-TOMBSTONE_MARGIN = timedelta(days=1)
-
-
-def cutoff() -> datetime:
-    """Tasks trashed before this moment have expired (and change-feed tokens whose
-    reader was last caught up before it)."""
-    try:
-        return utcnow() - timedelta(days=current_app.config["TRASH_RETENTION_DAYS"])
-    except OverflowError:  # a retention longer than the calendar: nothing expires
-        return datetime.min.replace(tzinfo=UTC)
+# Latest deletion first.
+TRASH_ORDER = Keyset(TASKS.c.deleted_at, TASKS.c.id, descending=True)
+LISTED = (
+    TASKS.c.user_id == bindparam("user_id"),
+    IN_TRASH,
+    TASKS.c.deleted_at >= bindparam("cutoff", type_=TASKS.c.deleted_at.type),
+)
+TRASH_TOTAL = select(func.count()).select_from(TASKS).where(*LISTED)
 
 
 def in_trash(user_id: str, task_id: int) -> tuple:
     """The WHERE clause for one of the user's tasks in the trash, not expired."""
-    return (*owned_task(user_id, task_id), TRASHED, TASKS.c.deleted_at >= cutoff())
+    return (*owned_task(user_id, task_id), IN_TRASH, TASKS.c.deleted_at >= retention_cutoff())
 
 
 def trash_task(user_id: str, task_id: int, *, versions: list[int] | None) -> bool:
@@ -78,33 +54,25 @@ def trash_task(user_id: str, task_id: int, *, versions: list[int] | None) -> boo
     if not can_exist(task_id):
         return False
     with atomic():
-        trashed = run_stamped(
+        trashed = execute_with_change_number(
             user_id,
             update(TASKS)
-            .where(*owned_task(user_id, task_id), LIVE, version_matches(versions))
+            .where(*owned_task(user_id, task_id), NOT_IN_TRASH, version_matches(versions))
             .values(**trashing())
             .returning(TASKS.c.id, TASKS.c.change_number),
         )
         if trashed:
-            db.session.connection().execute(
-                delete(TAGS).where(TAGS.c.user_id == user_id, TAGS.c.task_id == task_id)
-            )
+            delete_tag_rows(user_id, [task_id])
     return bool(trashed)
 
 
 def trash_completed(user_id: str) -> int:
     """Move every completed task of the user to the trash ("clear completed"); how many."""
-    completed = (TASKS.c.user_id == user_id, TASKS.c.completed == true(), LIVE)
+    completed = (TASKS.c.user_id == user_id, TASKS.c.completed == true(), NOT_IN_TRASH)
     with atomic():
-        claim(user_id)  # the user's lock before the tag rows' (taskapi.data.change_numbers)
-        connection = db.session.connection()
-        connection.execute(
-            delete(TAGS).where(
-                TAGS.c.user_id == user_id,
-                TAGS.c.task_id.in_(select(TASKS.c.id).where(*completed).scalar_subquery()),
-            )
-        )
-        trashed = run_stamped(
+        claim_change_number(user_id)  # the user's lock before the tag rows' (docs/design.md)
+        delete_tag_rows(user_id, select(TASKS.c.id).where(*completed).scalar_subquery())
+        trashed = execute_with_change_number(
             user_id,
             update(TASKS)
             .where(*completed)
@@ -115,8 +83,9 @@ def trash_completed(user_id: str) -> int:
 
 
 def trashing() -> dict:
+    """The SET values that move a task to the trash."""
     now = utcnow()
-    return {"deleted_at": now, "updated_at": now, "version": TASKS.c.version + 1}
+    return {"deleted_at": now, **new_version(now)}
 
 
 def restore_task(user_id: str, task_id: int) -> RowMapping | None:
@@ -124,11 +93,11 @@ def restore_task(user_id: str, task_id: int) -> RowMapping | None:
     if not can_exist(task_id):
         return None
     with atomic():
-        rows = run_stamped(
+        rows = execute_with_change_number(
             user_id,
             update(TASKS)
             .where(*in_trash(user_id, task_id))
-            .values(deleted_at=None, updated_at=utcnow(), version=TASKS.c.version + 1)
+            .values(deleted_at=None, **new_version())
             .returning(*TASKS.c),
         )
         if rows:
@@ -145,13 +114,13 @@ def erase_task(user_id: str, task_id: int) -> bool:
 
 def empty_trash(user_id: str) -> int:
     """Delete every task in the user's trash for good (expired ones too); how many."""
-    return erase(user_id, (TASKS.c.user_id == user_id, TRASHED))
+    return erase(user_id, (TASKS.c.user_id == user_id, IN_TRASH))
 
 
 def erase(user_id: str, where: tuple) -> int:
     """Delete the tasks ``where`` selects, leaving a tombstone for each."""
     with atomic():
-        number = claim(user_id)
+        number = claim_change_number(user_id)
         connection = db.session.connection()
         erased = connection.execute(
             delete(TASKS).where(*where).returning(TASKS.c.id, TASKS.c.deleted_at)
@@ -174,18 +143,18 @@ def erase(user_id: str, where: tuple) -> int:
     return len(erased)
 
 
-def purge_expired() -> tuple[int, int]:
+def purge_expired_trash() -> tuple[int, int]:
     """Delete every expired task in the trash, and tombstones past the retention; how many.
 
     Each DELETE commits by itself, without the request time limit (nobody
     waits on it). No tombstones are left for expired tasks: any change-feed
     token old enough to need one is refused already (410).
     """
-    expired = cutoff()
+    expired = retention_cutoff()
     unlimited = {NO_STATEMENT_TIMEOUT: True}
     connection = db.session.connection()
     tasks = connection.execute(
-        delete(TASKS).where(TRASHED, TASKS.c.deleted_at < expired).execution_options(**unlimited)
+        delete(TASKS).where(IN_TRASH, TASKS.c.deleted_at < expired).execution_options(**unlimited)
     ).rowcount
     tombstones = connection.execute(
         delete(TOMBSTONES)
@@ -196,45 +165,13 @@ def purge_expired() -> tuple[int, int]:
     return tasks, tombstones
 
 
-# Listing: latest deletion first, in keyset pages like the task list.
-
-TRASH_ORDER = "-deleted_at"
-LISTED = (
-    TASKS.c.user_id == bindparam("user_id"),
-    TRASHED,
-    TASKS.c.deleted_at >= bindparam("cutoff", type_=TASKS.c.deleted_at.type),
-)
-TRASH_TOTAL = select(func.count()).select_from(TASKS).where(*LISTED)
-TRASH_PAGE = (
-    select(*READ_COLUMNS, TRASH_TOTAL.scalar_subquery().label("total"))
-    .where(*LISTED)
-    .order_by(TASKS.c.deleted_at.desc(), TASKS.c.id.desc())
-    .limit(bindparam("limit"))
-)
-TRASH_PAGE_AFTER = TRASH_PAGE.where(
-    tuple_(TASKS.c.deleted_at, TASKS.c.id)
-    < tuple_(
-        bindparam("after_value", type_=TASKS.c.deleted_at.type),
-        bindparam("after_id", type_=TASKS.c.id.type),
-    )
-)
-
-
-def trash_query(user_id: str) -> TaskQuery:
-    """The trash as a query: what its cursors are bound to."""
-    return TaskQuery(user_id, "trash", "", TRASH_ORDER)
-
-
 def fetch_trash_page(user_id: str, limit: int, after: Position | None) -> Page:
     """Up to ``limit`` trashed tasks after ``after``, where the next page starts, and the total."""
-    connection = db.session.connection()
-    parameters = {"user_id": user_id, "cutoff": cutoff(), "limit": limit + 1}
-    if after is None:
-        rows = connection.execute(TRASH_PAGE, parameters).mappings().all()
-    else:
-        parameters |= {"after_value": after.value, "after_id": after.id}
-        rows = connection.execute(TRASH_PAGE_AFTER, parameters).mappings().all()
-    total = rows[0]["total"] if rows else connection.execute(TRASH_TOTAL, parameters).scalar()
-    tasks = rows[:limit]
-    next_position = position_of(trash_query(user_id), tasks[-1]) if len(rows) > limit else None
-    return Page(tasks, next_position, total)
+    parameters = {"user_id": user_id, "cutoff": retention_cutoff()}
+    return fetch_page(TRASH_ORDER, trash_page_statement, TRASH_TOTAL, parameters, limit, after)
+
+
+@lru_cache(maxsize=2)
+def trash_page_statement(segment: int, resume: bool) -> Select:
+    total = TRASH_TOTAL.scalar_subquery().label("total")
+    return TRASH_ORDER.paged(select(*READ_COLUMNS, total).where(*LISTED), segment, resume)

@@ -9,8 +9,8 @@ depends on the origin, and a shared cache must not hand one origin's answer
 to another.
 
 One after-request hook of our own rather than flask-cors: the origins are
-exact (config refuses patterns), so the work is a set lookup, and flask-cors
-cost 0.16 ms per request for its generality (docs/performance.md).
+exact (config refuses patterns), so the work is a set lookup (what flask-cors
+cost for its generality: docs/performance.md).
 """
 
 from __future__ import annotations

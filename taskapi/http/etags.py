@@ -1,4 +1,4 @@
-"""Strong ETags for tasks, and what the request's If-Match asks for (contract 4.3).
+"""Strong ETags for tasks, and what the request's If-Match asks for (docs/api.md, "ETags").
 
 A task's ETag is ``"<id>.<version>"``; the version goes up by one on every
 write, in the same UPDATE that makes the write, so checking and writing are

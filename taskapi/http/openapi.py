@@ -15,13 +15,13 @@ import re
 from flask import Flask, current_app
 from marshmallow import Schema, fields
 
-from ..data.idempotency import HEADER as IDEMPOTENCY_HEADER
 from ..data.models import IDEMPOTENCY_KEY_MAX_LENGTH, TASK_ID_MAX
 from ..schemas.changes import ChangesSchema, DeletionSchema
 from ..schemas.push import PushKeySchema, SubscriptionSchema
 from ..schemas.tags import TagSchema
 from ..schemas.tasks import TaskSchema
 from ..schemas.trash import TrashedTaskSchema
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
 
 
 class ProblemSchema(Schema):

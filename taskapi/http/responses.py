@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Response, jsonify
-from marshmallow import ValidationError
 from sqlalchemy import RowMapping
 
-from ..data.pagination import BadCursor, Page, Position, TaskQuery, decode_cursor, encode_cursor
+from ..data.keyset import Page
 from ..schemas.tasks import task_json
+from .cursors import Listing, encode_cursor
 from .etags import etag_of
 from .routing import link_url
 
@@ -26,22 +26,14 @@ def no_content() -> Response:
     return response
 
 
-def page_after(query: TaskQuery, cursor: str | None) -> Position | None:
-    """Where the page the ``cursor`` parameter asks for starts; a 400 naming it if it is bad."""
-    try:
-        return decode_cursor(query, cursor) if cursor else None
-    except BadCursor as error:
-        raise ValidationError({"cursor": [str(error)]}) from None
-
-
 def page_response(
-    items: list, page: Page, query: TaskQuery, endpoint: str, **link_args
+    items: list, page: Page, listing: Listing, endpoint: str, **link_args
 ) -> Response:
     """``items`` with ``X-Total-Count``, and a ``Link`` to the next page: ``endpoint``
     with ``link_args`` and the cursor."""
     response = jsonify(items)
     response.headers["X-Total-Count"] = str(page.total)
     if page.next_position:
-        cursor = encode_cursor(query, page.next_position)
+        cursor = encode_cursor(listing, page.next_position)
         response.headers["Link"] = f'<{link_url(endpoint, **link_args, cursor=cursor)}>; rel="next"'
     return response

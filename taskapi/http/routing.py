@@ -24,7 +24,7 @@ from urllib.parse import quote
 from flask import Flask, abort, current_app, request, url_for
 from werkzeug.routing import IntegerConverter
 
-# With a cursor (at most about 1.4 KB, see pagination.py) and the longest path,
+# With a cursor (at most about 1.4 KB, see cursors.py) and the longest path,
 # a next link stays well under gunicorn's 8190-byte request line.
 QUERY_STRING_MAX_LENGTH = 4096
 

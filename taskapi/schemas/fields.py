@@ -1,4 +1,4 @@
-"""Fields stricter than marshmallow's defaults, as the contract asks."""
+"""Fields stricter than marshmallow's defaults, as docs/api.md asks."""
 
 from __future__ import annotations
 

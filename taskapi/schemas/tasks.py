@@ -22,7 +22,7 @@ from ..data.models import (
     TIME_ZONE_MAX_LENGTH,
     TITLE_MAX_LENGTH,
 )
-from ..data.pagination import CURSOR_MAX_LENGTH
+from ..http.cursors import CURSOR_MAX_LENGTH
 from ..recurrence import check_rule, check_time_zone
 from .fields import PageLimit, StrictBoolean, Text, TrimmedText, UTCDateTime, rfc3339
 from .queries import QuerySchema

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from marshmallow import Schema, fields, validate
 
-from ..data.pagination import CURSOR_MAX_LENGTH
+from ..http.cursors import CURSOR_MAX_LENGTH
 from .fields import PageLimit, UTCDateTime, rfc3339
 from .queries import QuerySchema
 from .tasks import LIST_LIMIT_MAX, TaskSchema, task_json

@@ -1,4 +1,5 @@
-"""The change feed (contract 4.8): a first sync, changes since a token, paging, tokens, 410.
+"""The change feed (docs/api.md, "Change feed (sync)"): a first sync, changes since a
+token, paging, tokens, 410.
 
 The concurrency proof (writers through gunicorn committing out of order while
 a reader follows the feed) is in tests/infrastructure/test_change_feed_concurrency.py.
@@ -14,12 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import delete, select, update
 
-from taskapi.data.change_numbers import run_stamped
-from taskapi.data.change_tokens import fingerprint
+from taskapi.data.change_feed import FeedToken
+from taskapi.data.change_numbers import execute_with_change_number
 from taskapi.data.database import atomic
+from taskapi.data.keyset import Position
 from taskapi.data.models import Task, User
-from taskapi.data.pagination import seal, unseal
 from taskapi.extensions import db
+from taskapi.http.cursors import decode_feed_token, encode_feed_token
 
 from ..helpers import bearer
 
@@ -175,9 +177,9 @@ def test_another_users_changes_never_appear(client, create_task):
 
 def seal_token(user: str, number: int, task_id: int, issued_at: float | None = None) -> str:
     """A token as the server makes them (tests share the secret; the fixture below
-    gives ``seal`` its app)."""
+    gives the sealing its app)."""
     issued = int(time.time() if issued_at is None else issued_at)
-    return seal([fingerprint(user), number, task_id, issued])
+    return encode_feed_token(user, FeedToken(Position(0, number, task_id), issued))
 
 
 @pytest.fixture(autouse=True)
@@ -203,7 +205,8 @@ def test_a_token_mid_backlog_ages_from_when_its_reader_was_last_caught_up(
     """A reader that stops mid-backlog and returns after the retention must start
     over: the deletions it has not read yet may have been purged meanwhile."""
     first, second = create_task(), create_task()
-    _, number, task_id, _ = unseal(poll(client)["next"])
+    position = decode_feed_token("alice", poll(client)["next"]).position
+    number, task_id = position.value, position.id
     # Caught up at that position 29.5 days ago: within the retention of 30.
     token = seal_token("alice", number, task_id, time.time() - 29.5 * 86400)
     client.patch(f"{URL}/{second['id']}", json={"title": "edited"}, headers=bearer())
@@ -317,7 +320,7 @@ def test_the_writes_of_one_transaction_share_one_change_number(client, create_ta
     with atomic():
         for task, title in ((first, "one"), (second, "two")):
             rename = update(tasks).where(tasks.c.id == task["id"]).values(title=title)
-            run_stamped("alice", rename.returning(tasks.c.id))
+            execute_with_change_number("alice", rename.returning(tasks.c.id))
     numbers = db.session.execute(
         select(tasks.c.change_number).where(tasks.c.id.in_([first["id"], second["id"]]))
     ).scalars()

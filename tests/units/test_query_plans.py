@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, text
 
-from taskapi.data.change_tokens import fingerprint
-from taskapi.data.pagination import seal
+from taskapi.data.change_feed import FeedToken
+from taskapi.data.keyset import Position
 from taskapi.extensions import db
+from taskapi.http.cursors import encode_feed_token
 from taskapi.schemas.fields import rfc3339
 
 from ..helpers import TEST_DATABASE_URL, bearer, empty_tables
@@ -212,7 +213,7 @@ def full_scans_of_tasks(nodes: list[dict]) -> list[dict]:
 
 def test_an_incremental_poll_of_the_change_feed_reads_its_index(pg_app):
     with pg_app.app_context():
-        token = seal([fingerprint("user7"), 19_900, 0, int(time.time())])
+        token = encode_feed_token("user7", FeedToken(Position(0, 19_900, 0), int(time.time())))
     nodes = plans_of(pg_app, f"/api/user7/changes?since={token}")
     assert full_scans_of_tasks(nodes) == []
     assert "ix_tasks_user_id_change_number_id" in {node.get("Index Name") for node in nodes}
