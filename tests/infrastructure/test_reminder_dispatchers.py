@@ -13,19 +13,22 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from harness.dispatchers import dispatcher_environment, dispatchers
 from harness.gunicorn import ROOT
+from harness.pgbouncer import pgbouncer
 from harness.push_service import Answer, PushService
 from taskapi.data.models import PushDelivery
 from taskapi.extensions import db
 from taskapi.push.vapid import generate_private_key, public_key_of
 
-from ..helpers import SECRET, bearer, build_app, dispose
+from ..helpers import SECRET, TEST_DATABASE_URL, bearer, build_app, dispose
 
 VAPID_PRIVATE_KEY = generate_private_key()
 
@@ -122,8 +125,27 @@ def test_a_reminder_arrives_within_the_poll_interval(client, environment, servic
     assert f"/tasks/{task_id}" not in dispatcher.output
 
 
-def test_two_dispatchers_send_each_reminder_once(client, environment, service):
-    with dispatchers(environment | {"REMINDER_CONCURRENCY": "4"}, 2) as started:
+@pytest.mark.parametrize("pooler", ["direct", "pgbouncer"])
+def test_two_dispatchers_send_each_reminder_once(
+    client, environment, service, database_url, backend, pooler
+):
+    settings = {"REMINDER_CONCURRENCY": "4"}
+    with ExitStack() as stack:
+        if pooler == "pgbouncer":
+            if backend != "postgresql":
+                pytest.skip("PgBouncer runs in front of PostgreSQL")
+            # Transaction mode, two server connections for both dispatchers.
+            bouncer = stack.enter_context(pgbouncer(TEST_DATABASE_URL, pool_size=2))
+            settings["DATABASE_URL"] = (
+                make_url(bouncer)
+                .set(database=make_url(database_url).database)
+                .render_as_string(hide_password=False)
+            )
+        run_two_dispatchers(client, environment | settings, service)
+
+
+def run_two_dispatchers(client, environment, service):
+    with dispatchers(environment, 2) as started:
         endpoints = subscribe_users(client, service, 8, 2)
         tasks = create_reminders(client, endpoints, 3, at(0.5))  # 48 pushes due at once
         assert wait_until(lambda: len(deliveries(service, endpoints)) == 2 * len(tasks), 40)
