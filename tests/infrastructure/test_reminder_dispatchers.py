@@ -1,6 +1,6 @@
-"""Real ``send-reminders`` processes (contract 4.10): on time, several at once with no
-duplicate, one killed and one stopped mid-batch with nothing skipped, refused
-without keys in production.
+"""Real ``send-reminders`` processes (contract 4.10): on time, stopped gracefully,
+two at once (directly and through PgBouncer) with one killed mid-batch and
+nothing skipped, three at once (soak), refused without keys in production.
 
 The processes run on the tests' database against the stand-in push service
 (harness/push_service.py), trusting its CA through SSL_CERT_FILE. Each test
@@ -109,53 +109,8 @@ def wait_until(condition, timeout: float) -> bool:
     return condition()
 
 
-def test_a_reminder_arrives_within_the_poll_interval(client, environment, service):
-    with dispatchers(environment | {"REMINDER_POLL_SECONDS": "1"}) as (dispatcher,):
-        endpoints = subscribe_users(client, service, 1, 2)
-        dispatcher.wait_started()
-        (task_id,) = create_reminders(client, endpoints, 1, at(1))
-        due = time.time() + 1
-        assert wait_until(lambda: len(deliveries(service, endpoints)) == 2, 10)
-        latest = max(push.at for e in endpoints["user0"] for push in service.received(e))
-        assert latest - due < 1 + 2  # the poll interval plus a little
-        assert dispatcher.stop() == 0
-    assert "stopped" in dispatcher.output
-    for endpoint in endpoints["user0"]:
-        assert endpoint.rsplit("/", 1)[1] not in dispatcher.output
-    assert f"/tasks/{task_id}" not in dispatcher.output
-
-
-@pytest.mark.parametrize("pooler", ["direct", "pgbouncer"])
-def test_two_dispatchers_send_each_reminder_once(
-    client, environment, service, database_url, backend, pooler
-):
-    settings = {"REMINDER_CONCURRENCY": "4"}
-    with ExitStack() as stack:
-        if pooler == "pgbouncer":
-            if backend != "postgresql":
-                pytest.skip("PgBouncer runs in front of PostgreSQL")
-            # Transaction mode, two server connections for both dispatchers.
-            bouncer = stack.enter_context(pgbouncer(TEST_DATABASE_URL, pool_size=2))
-            settings["DATABASE_URL"] = (
-                make_url(bouncer)
-                .set(database=make_url(database_url).database)
-                .render_as_string(hide_password=False)
-            )
-        run_two_dispatchers(client, environment | settings, service)
-
-
-def run_two_dispatchers(client, environment, service):
-    with dispatchers(environment, 2) as started:
-        endpoints = subscribe_users(client, service, 8, 2)
-        tasks = create_reminders(client, endpoints, 3, at(0.5))  # 48 pushes due at once
-        assert wait_until(lambda: len(deliveries(service, endpoints)) == 2 * len(tasks), 40)
-        time.sleep(0.5)  # anything sent twice would have arrived by now
-        assert [dispatcher.stop() for dispatcher in started] == [0, 0]
-    counts = deliveries(service, endpoints)
-    assert len(counts) == 48 and set(counts.values()) == {1}
-
-
 def claims_of(app, dispatcher_name: str) -> set[tuple[int, int]]:
+    """The (task, subscription) pairs the dispatcher holds claims on."""
     with app.app_context():
         rows = db.session.execute(
             select(PushDelivery.task_id, PushDelivery.subscription_id).where(
@@ -174,35 +129,85 @@ def subscription_ids(client, endpoints) -> dict[str, int]:
     return ids
 
 
-def test_three_dispatchers_one_killed_and_one_stopped_mid_batch(app, client, environment, service):
-    """Nothing is skipped; only what the killed one had in flight may arrive twice;
-    the stopped one finishes and records what it had in flight."""
-    settings = {"REMINDER_CONCURRENCY": "4", "REMINDER_LEASE_SECONDS": "2"}
-    arrived = len(service.arrivals)
-    with dispatchers(environment | settings, 3) as (killed, stopped, survivor):
-        # Slow pushes (0.3 s each), so that each dispatcher always has some in flight.
-        endpoints = subscribe_users(client, service, 6, 2, *[Answer(delay=0.3)] * 6)
-        tasks = create_reminders(client, endpoints, 5, at(0.5))  # 60 pushes
-        names = [dispatcher.wait_started() for dispatcher in (killed, stopped, survivor)]
-        assert wait_until(lambda: len(service.arrivals) >= arrived + 12, 20)
-        killed.kill()
-        in_flight = claims_of(app, names[0])
+def test_on_time_and_a_graceful_stop(app, client, environment, service):
+    """A reminder arrives within the poll interval; SIGTERM lets the pushes in flight
+    finish and records them (nothing held, nothing to send twice)."""
+    settings = {"REMINDER_POLL_SECONDS": "1", "REMINDER_CONCURRENCY": "4"}
+    with dispatchers(environment | settings) as (dispatcher,):
+        endpoints = subscribe_users(client, service, 1, 2)
+        name = dispatcher.wait_started()
+        (task_id,) = create_reminders(client, endpoints, 1, at(1))
+        due = time.time() + 1
+        assert wait_until(lambda: len(deliveries(service, endpoints)) == 2, 10)
+        latest = max(push.at for e in endpoints["user0"] for push in service.received(e))
+        assert latest - due < 1 + 2  # the poll interval plus a little
+
+        for endpoint in endpoints["user0"]:
+            service.answer(endpoint, *[Answer(delay=0.5)] * 4)
+        arrived = len(service.arrivals)
+        create_reminders(client, endpoints, 4, at(0))  # 8 slow pushes
+        assert wait_until(lambda: len(service.arrivals) >= arrived + 2, 10)
         stopping = time.monotonic()
-        assert stopped.stop() == 0
+        assert dispatcher.stop() == 0
         assert time.monotonic() - stopping < 10
-        assert claims_of(app, names[1]) == set()  # recorded, or given back
+    assert "stopping: finishing" in dispatcher.output
+    assert claims_of(app, name) == set()  # recorded, or given back for another
+    assert set(deliveries(service, endpoints).values()) == {1}
+    for endpoint in endpoints["user0"]:
+        assert endpoint.rsplit("/", 1)[1] not in dispatcher.output
+    assert f"/tasks/{task_id}" not in dispatcher.output
+
+
+@pytest.mark.parametrize("pooler", ["direct", "pgbouncer"])
+def test_two_dispatchers_one_killed_mid_batch(
+    app, client, environment, service, database_url, backend, pooler
+):
+    """Both send, nothing is skipped, and only what the killed one had in flight may
+    arrive twice."""
+    settings = {"REMINDER_CONCURRENCY": "4", "REMINDER_LEASE_SECONDS": "2"}
+    with ExitStack() as stack:
+        if pooler == "pgbouncer":
+            if backend != "postgresql":
+                pytest.skip("PgBouncer runs in front of PostgreSQL")
+            # Transaction mode, two server connections for both dispatchers.
+            bouncer = stack.enter_context(pgbouncer(TEST_DATABASE_URL, pool_size=2))
+            settings["DATABASE_URL"] = (
+                make_url(bouncer)
+                .set(database=make_url(database_url).database)
+                .render_as_string(hide_password=False)
+            )
+        arrived = len(service.arrivals)
+        killed, survivor = stack.enter_context(dispatchers(environment | settings, 2))
+        # Slow pushes (0.3 s each), so that each dispatcher always has some in flight.
+        endpoints = subscribe_users(client, service, 6, 2, *[Answer(delay=0.3)] * 3)
+        tasks = create_reminders(client, endpoints, 3, at(0.5))  # 36 pushes
+        name = killed.wait_started()
+        survivor.wait_started()
+        assert wait_until(lambda: len(service.arrivals) >= arrived + 8, 20)
+        killed.kill()
+        in_flight = claims_of(app, name)
         assert wait_until(lambda: len(deliveries(service, endpoints)) == 2 * len(tasks), 40)
-        time.sleep(0.5)
+        time.sleep(0.5)  # anything sent twice would have arrived by now
         assert survivor.stop() == 0
-    killed.stop()
     assert 0 < len(in_flight) <= 4
-    assert "stopping: finishing" in stopped.output
     ids = subscription_ids(client, endpoints)
     counts = deliveries(service, endpoints)
-    assert len(counts) == 60  # nothing skipped
+    assert len(counts) == 36  # nothing skipped
     repeated = {(task_id, ids[endpoint]) for (endpoint, task_id), n in counts.items() if n > 1}
     assert max(counts.values()) <= 2
     assert repeated <= in_flight
+
+
+@pytest.mark.soak
+def test_three_dispatchers_send_each_reminder_once(client, environment, service):
+    with dispatchers(environment | {"REMINDER_CONCURRENCY": "4"}, 3) as started:
+        endpoints = subscribe_users(client, service, 10, 2)
+        tasks = create_reminders(client, endpoints, 4, at(0.5))  # 80 pushes due at once
+        assert wait_until(lambda: len(deliveries(service, endpoints)) == 2 * len(tasks), 60)
+        time.sleep(1)  # anything sent twice would have arrived by now
+        assert [dispatcher.stop() for dispatcher in started] == [0, 0, 0]
+    counts = deliveries(service, endpoints)
+    assert len(counts) == 80 and set(counts.values()) == {1}
 
 
 def test_production_refuses_to_dispatch_without_vapid_keys(database_url):
