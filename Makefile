@@ -44,14 +44,13 @@ test: lint
 soak: install
 	$(BIN)/pytest -m soak
 
+# Both need wrk on PATH and say how to install it when it is not.
 bench: install
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py
 
 # One instance against two behind nginx, through PgBouncer (docs/scaling.md).
 .PHONY: bench-instances
 bench-instances: install
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/instances.py
 
 clean:

@@ -33,6 +33,7 @@ from bench.run import (
     SECRET,
     lua_table,
     median_run,
+    require_wrk,
     run_wrk,
     seed,
     wrk_arguments,
@@ -51,6 +52,7 @@ SETUPS = ("one instance", "one behind nginx", "two behind nginx")
 
 def main() -> None:
     args = wrk_arguments(__doc__.splitlines()[0]).parse_args()
+    require_wrk()
     RESULTS.mkdir(parents=True, exist_ok=True)
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     runs: dict = {}

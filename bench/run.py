@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -267,6 +268,15 @@ def wrk_arguments(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def require_wrk() -> None:
+    """Stop with one line when wrk is missing: installing it is the machine's business."""
+    if shutil.which("wrk") is None:
+        sys.exit(
+            "The benchmarks need wrk, which is not on PATH: install it "
+            "(Debian or Ubuntu: sudo apt-get install wrk; macOS: brew install wrk)."
+        )
+
+
 def main() -> None:
     parser = wrk_arguments(__doc__.splitlines()[0])
     parser.add_argument(
@@ -278,6 +288,7 @@ def main() -> None:
         "--no-docs", action="store_true", help="do not write the figures into docs/performance.md"
     )
     args = parser.parse_args()
+    require_wrk()
     configurations = [name.strip() for name in args.configurations.split(",") if name.strip()]
     unknown = set(configurations) - set(CONFIGURATIONS)
     if unknown:

@@ -12,9 +12,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from harness.gunicorn import ROOT, read_log
+from harness.gunicorn import ROOT, SECRET, read_log
 from harness.push_service import PushService
-from tests.helpers import SECRET
 
 
 def dispatcher_environment(

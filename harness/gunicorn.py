@@ -1,4 +1,5 @@
-"""Real processes for tests: the API under gunicorn, static pages, free ports."""
+"""Real processes for the tests and benchmarks: the API under gunicorn, static pages, free
+ports."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from harness.databases import upgrade_with_cli
-from tests.helpers import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
+# The served app's BETTER_AUTH_SECRET unless the caller gives another; the tests
+# sign their tokens with it.
+SECRET = "test-secret-" + "x" * 60
 
 
 def free_port() -> int:
@@ -66,8 +69,13 @@ def call(
 
 
 @contextmanager
-def gunicorn(database_url: str, **environment: str):
-    """Migrate ``database_url`` with the CLI, then serve wsgi:app with gunicorn."""
+def gunicorn(database_url: str, *, ctrl_c: bool = False, **environment: str):
+    """Migrate ``database_url`` with the CLI, then serve wsgi:app with gunicorn.
+
+    Stopped with SIGTERM, as a platform stops it; with ``ctrl_c``, with SIGINT to
+    the master and its workers, as a terminal's Ctrl-C. Afterwards the process
+    carries ``output`` (what it printed) and ``returncode``.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -87,6 +95,7 @@ def gunicorn(database_url: str, **environment: str):
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # a process group of its own, as a terminal's job
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -102,7 +111,10 @@ def gunicorn(database_url: str, **environment: str):
             time.sleep(0.1)
         yield base, process
     finally:
-        process.send_signal(signal.SIGTERM)
+        if ctrl_c:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         process.output = read_log(log)
         log.close()

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from taskapi.push.vapid import b64url_decode, b64url_encode
+from taskapi.config import b64url_decode, b64url_encode
 
 VAPID_AUTHORIZATION = re.compile(r"vapid\s+(.*)", re.IGNORECASE)
 MAX_VAPID_LIFETIME = 24 * 3600

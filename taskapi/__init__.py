@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -13,8 +12,8 @@ from .auth.limits import init_limits
 from .auth.tokens import init_auth
 from .auth.users import init_users
 from .blueprints import accounts, changes, docs, health, push, tags, tasks, trash
-from .commands import register_commands
-from .config import app_environment, check_config, config_warnings, derived_settings, load_config
+from .commands import one_line_refusals, register_commands
+from .config import completed, from_environment, load_config, startup_warnings
 from .data.database import init_database
 from .errors import register_error_handlers
 from .http.cors import init_cors
@@ -27,7 +26,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     """Build the app from the environment, or from ``config`` when given (tests)."""
     # No static folder: the API serves JSON (and the docs assets, from their package).
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
-    configure(app, config)
+    with one_line_refusals():
+        configure(app, config)
     trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)
@@ -39,14 +39,10 @@ def create_app(config: Mapping | None = None) -> Flask:
 def configure(app: Flask, overrides: Mapping | None) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
     if overrides is None:
-        if app_environment(os.environ) == "development":
-            load_dotenv(os.path.join(app.root_path, os.pardir, ".env"))
-        app.config.update(load_config(os.environ, app.instance_path))
+        app.config.update(from_environment(app.instance_path))
     else:
-        app.config.update(load_config({"APP_ENV": "testing"}, app.instance_path))
-        app.config.update(overrides)
-    app.config.update(derived_settings(app.config))
-    check_config(app.config)
+        testing = load_config({"APP_ENV": "testing"}, app.instance_path)
+        app.config.update(completed({**testing, **overrides}))
 
 
 def trust_proxies(app: Flask) -> None:
@@ -62,7 +58,7 @@ def trust_proxies(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     init_sessions(app)
     init_request_log(app)
-    for warning in config_warnings(app.config):
+    for warning in startup_warnings(app.config):
         app.logger.warning("configuration: %s", warning)
     init_database(app)
     init_auth(app)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import click
@@ -15,11 +16,16 @@ from flask.cli import with_appcontext
 from flask_jwt_extended import create_access_token
 
 from .auth.tokens import is_valid_user_id
-from .config import ConfigError, check_dispatcher_config
+from .config import (
+    ConfigError,
+    check_dispatcher_config,
+    generate_vapid_private_key,
+    public_key_of,
+    refusal,
+)
 from .data.idempotency_keys import purge_expired_keys
 from .data.trash_store import purge_expired_trash
 from .extensions import db
-from .push.vapid import generate_private_key, public_key_of
 
 
 @click.command("token")
@@ -59,7 +65,7 @@ def purge_trash_command():
 @click.command("vapid-keys")
 def vapid_keys_command():
     """Print a new VAPID key pair for VAPID_PRIVATE_KEY (the public key is derived from it)."""
-    private_key = generate_private_key()
+    private_key = generate_vapid_private_key()
     click.echo(f"VAPID_PRIVATE_KEY={private_key}")
     click.echo(f"# public key (GET /api/push/key serves it): {public_key_of(private_key)}")
 
@@ -72,9 +78,8 @@ def send_reminders_command():
 
     try:
         check_dispatcher_config(current_app.config)
-    except ConfigError as error:
-        click.echo(f"ConfigError: {error}", err=True)
-        sys.exit(1)
+    except ConfigError as error:  # one line and exit status 1, as for the app's settings
+        raise click.ClickException(refusal(error, os.environ)) from None
     # Here, not at the top: web workers never load pywebpush, requests or aiohttp.
     from .push.dispatcher import Dispatcher
 
@@ -90,8 +95,13 @@ def send_reminders_command():
 
 
 def register_commands(app: Flask) -> None:
+    """Every ``flask --app taskapi ...`` command."""
     app.cli.add_command(token_command)
-    if app.testing or click.get_current_context(silent=True) is not None:
+    app.cli.add_command(purge_idempotency_keys_command)
+    app.cli.add_command(purge_trash_command)
+    app.cli.add_command(vapid_keys_command)
+    app.cli.add_command(send_reminders_command)
+    if app.testing or running_as_command():
         register_migrations(app)
 
 
@@ -101,7 +111,20 @@ def register_migrations(app: Flask) -> None:
 
     directory = os.path.join(app.root_path, os.pardir, "migrations")
     Migrate(app, db, directory=directory, render_as_batch=True)
-    app.cli.add_command(purge_idempotency_keys_command)
-    app.cli.add_command(purge_trash_command)
-    app.cli.add_command(vapid_keys_command)
-    app.cli.add_command(send_reminders_command)
+
+
+def running_as_command() -> bool:
+    """Whether the app is being built by ``flask --app taskapi ...``."""
+    return click.get_current_context(silent=True) is not None
+
+
+@contextmanager
+def one_line_refusals() -> Iterator[None]:
+    """On the command line, a ConfigError ends the command with one line on stderr
+    and exit status 1 (click's way), not a traceback; elsewhere it propagates."""
+    try:
+        yield
+    except ConfigError as error:
+        if not running_as_command():
+            raise
+        raise click.ClickException(refusal(error, os.environ)) from None

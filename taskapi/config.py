@@ -3,25 +3,35 @@
 Every setting is parsed here (``load_config``), every setting that follows
 from others is computed here (``derived_settings``), and nowhere else; the
 rest of the package reads ``current_app.config``. docs/operations.md lists
-them all.
+them all. gunicorn's master loads this module by itself to check the same
+settings before it forks (gunicorn.conf.py): it imports nothing from taskapi.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import math
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from dotenv import load_dotenv
 from limits import parse_many
 
-from .push.endpoints import DEFAULT_PUSH_SERVICE_HOSTS, parse_push_hosts
-from .push.vapid import development_key, public_key_of
-
 ENVIRONMENTS = ("development", "production", "testing")
+# Read in development only; variables already set win.
+DOTENV = Path(__file__).resolve().parent.parent / ".env"
+# Set by gunicorn's master once it has logged the configuration's warnings: the
+# workers it forks inherit it and do not log them again.
+WARNINGS_LOGGED = "TASKAPI_CONFIGURATION_WARNINGS_LOGGED"
 MIN_SECRET_LENGTH = 32
 # Tokens signed with the shared secret (BETTER_AUTH_SECRET, or this app's own).
 SHARED_SECRET_ALGORITHMS = ("HS256",)
@@ -36,6 +46,32 @@ ORIGIN = re.compile(
 
 class ConfigError(RuntimeError):
     """The configuration is unusable; the app refuses to start."""
+
+
+def refusal(error: ConfigError, environ: Mapping[str, str]) -> str:
+    """The one line a person reads when ``error`` stops a command or the server."""
+    line = f"taskapi cannot start: {error}"
+    if not environ.get("APP_ENV", "").strip():
+        line += (
+            " APP_ENV is not set, so it runs as production: to try it out, prefix the "
+            "command with APP_ENV=development."
+        )
+    return line
+
+
+def from_environment(instance_path: str) -> dict:
+    """The settings from the environment (in development, ``.env`` first), with
+    those that follow from them, checked: what create_app() runs with."""
+    if app_environment(os.environ) == "development":
+        load_dotenv(DOTENV)
+    return completed(load_config(os.environ, instance_path))
+
+
+def completed(config: Mapping) -> dict:
+    """``config`` with the settings that follow from it; ConfigError if it cannot work."""
+    config = {**config, **derived_settings(config)}
+    check_config(config)
+    return config
 
 
 def app_environment(environ: Mapping[str, str]) -> str:
@@ -65,7 +101,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
     default_origins = "http://localhost:3000" if env == "development" else ""
     vapid_private_key = environ.get("VAPID_PRIVATE_KEY", "").strip()
     if not vapid_private_key and env == "development":
-        vapid_private_key = development_key(instance_path)
+        vapid_private_key = development_vapid_key(instance_path)
     warnings: list[str] = []  # what parsing let through but the operator should hear of
 
     return {
@@ -103,7 +139,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
         # The counters' keys start with it (several apps can share one Redis).
         "RATELIMIT_KEY_PREFIX": "taskapi",
-        # gunicorn reads it too (gunicorn.conf.py); here for the warning below.
+        # gunicorn's workers (gunicorn.conf.py takes it from here), and the warning below.
         "WEB_CONCURRENCY": parse_int(environ, "WEB_CONCURRENCY", 2, minimum=1),
         # Web Push reminders (contract 4.10; docs/operations.md, "Reminders").
         "VAPID_PRIVATE_KEY": vapid_private_key or None,
@@ -165,11 +201,15 @@ def push_settings(config: Mapping) -> dict:
     return {"VAPID_PUBLIC_KEY": public_key, "PUSH_SERVICES": hosts}
 
 
-def config_warnings(config: Mapping) -> list[str]:
-    """Settings that are allowed but do not do what their owner probably wants.
+def startup_warnings(config: Mapping) -> list[str]:
+    """What create_app logs: ``config_warnings``, unless gunicorn's master has
+    logged them already (once for the server, not once per worker)."""
+    return [] if os.environ.get(WARNINGS_LOGGED) else config_warnings(config)
 
-    create_app logs each as one line at startup.
-    """
+
+def config_warnings(config: Mapping) -> list[str]:
+    """Settings that are allowed but do not do what their owner probably wants;
+    each is logged as one line at startup."""
     warnings = list(config.get("CONFIG_WARNINGS", ()))
     storage = config.get("RATELIMIT_STORAGE_URI", "memory://")
     if (
@@ -385,3 +425,151 @@ def parse_number(environ: Mapping[str, str], name: str, default, convert, kind: 
     if not (value >= minimum and math.isfinite(value)):  # also refuses nan and inf
         raise ConfigError(f"{name} must be {kind} of at least {minimum}.")
     return value
+
+
+# Web Push settings (docs/api.md, "Reminders by Web Push"). The dispatcher and the
+# endpoint rule (taskapi.push) use what is parsed here; this module stays free of
+# the package's imports (gunicorn's master loads it by itself).
+
+DEFAULT_PUSH_SERVICE_HOSTS = (
+    "fcm.googleapis.com",  # Chrome, Edge, Opera, Samsung Internet
+    "push.services.mozilla.com",  # Firefox
+    "notify.windows.com",  # Edge's legacy WNS endpoints
+    "push.apple.com",  # Safari
+)
+DEFAULT_HTTPS_PORT = 443
+HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+HOST_NAME_MAX_LENGTH = 253
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class PushHost(NamedTuple):
+    """One entry of ``PUSH_SERVICE_HOSTS``: a host name or an IP address, and a port or None."""
+
+    host: str
+    address: IPAddress | None  # set when the entry is an IP literal
+    port: int | None
+
+    def admits(self, host: str, port: int) -> bool:
+        """Whether an endpoint on ``host``:``port`` is on this entry (taskapi.push.endpoints)."""
+        if self.port is not None and port != self.port:
+            return False
+        if self.address is not None:
+            return host_address(host) == self.address  # any port of a listed address
+        if self.port is None and port != DEFAULT_HTTPS_PORT:
+            return False
+        return host == self.host or host.endswith("." + self.host)
+
+
+def parse_push_hosts(raw: str) -> tuple[PushHost, ...]:
+    """``PUSH_SERVICE_HOSTS``: comma-separated host names or IP addresses, each
+    with an optional ``:port``. ValueError names an entry that is neither."""
+    entries = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        host, port = split_port(item.lower())
+        address = host_address(host)
+        if address is None and not is_host_name(host):
+            raise ValueError(
+                f"PUSH_SERVICE_HOSTS entry {item!r} is not a host name or an IP address "
+                "(write fcm.googleapis.com, push.example.com:8443 or 127.0.0.1)."
+            )
+        entries.append(PushHost(host, address, port))
+    if not entries:
+        raise ValueError("PUSH_SERVICE_HOSTS names no host.")
+    return tuple(entries)
+
+
+def split_port(item: str) -> tuple[str, int | None]:
+    """``host:port``, ``[v6]:port``, ``host``, ``v6``: the host and the port (or None)."""
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            return item, None  # fails the checks that follow
+        port = rest[1:]
+    elif item.count(":") == 1:
+        host, port = item.split(":")
+    else:
+        return item, None  # a host name, or a bare IPv6 address
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"PUSH_SERVICE_HOSTS entry {item!r} has no valid port.")
+    return host, int(port)
+
+
+def host_address(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def is_host_name(host: str) -> bool:
+    """Letters, digits and hyphens in dot-separated labels, ending in a name (not a number)."""
+    if not host or len(host) > HOST_NAME_MAX_LENGTH or not host.isascii():
+        return False
+    labels = host.split(".")
+    # A last label of digits (or 0x...) is how inet_aton spells an address: 127.1, 0x7f.1.
+    return all(HOST_LABEL.fullmatch(label) for label in labels) and not re.fullmatch(
+        r"[0-9]+|0x[0-9a-f]*", labels[-1]
+    )
+
+
+# VAPID keys (RFC 8292): VAPID_PRIVATE_KEY is the raw 32-byte P-256 private key,
+# base64url, as `web-push generate-vapid-keys` (and `flask --app taskapi vapid-keys`)
+# prints it; the public key browsers get from GET /api/push/key is derived from it.
+VAPID_PRIVATE_KEY_BYTES = 32
+BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+DEVELOPMENT_VAPID_KEY_FILE = "vapid-private-key"
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    """Strict base64url, padded or not; ValueError for anything else (the standard
+    library would skip characters outside the alphabet)."""
+    if not isinstance(text, str) or not BASE64URL.fullmatch(text):
+        raise ValueError("not base64url")
+    unpadded = text.rstrip("=")
+    try:
+        return base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
+    except binascii.Error:
+        raise ValueError("not base64url") from None
+
+
+def public_key_of(raw_private_key: str) -> str:
+    """The public key for a raw private key: an uncompressed P-256 point, base64url.
+    ValueError when ``raw_private_key`` is no private key."""
+    value = b64url_decode(raw_private_key.strip())
+    if len(value) != VAPID_PRIVATE_KEY_BYTES:
+        raise ValueError("not 32 bytes")
+    private_key = ec.derive_private_key(int.from_bytes(value, "big"), ec.SECP256R1())  # 0: error
+    return b64url_encode(
+        private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    )
+
+
+def generate_vapid_private_key() -> str:
+    """A new raw private key, base64url."""
+    private_value = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+    return b64url_encode(private_value.to_bytes(VAPID_PRIVATE_KEY_BYTES, "big"))
+
+
+def development_vapid_key(instance_path: str) -> str:
+    """A private key kept in the instance folder (made once, like the secret), so that
+    development works without configuration and subscriptions survive restarts."""
+    path = Path(instance_path) / DEVELOPMENT_VAPID_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(generate_vapid_private_key() + "\n")
+    return path.read_text().strip()

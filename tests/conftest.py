@@ -66,6 +66,17 @@ def client(app):
 
 
 @pytest.fixture
+def limited_client(app, database_url, make_app):
+    """``limited_client(**config)``: a client of a new app with rate limits on (the
+    other tests' apps have them off), counted in memory unless ``config`` says where."""
+
+    def make(**config):
+        return make_app(database_url, RATELIMIT_ENABLED=True, **config).test_client()
+
+    return make
+
+
+@pytest.fixture
 def runner(app):
     return app.test_cli_runner()
 

@@ -16,12 +16,12 @@ import jwt as pyjwt
 from sqlalchemy import delete
 
 from harness.databases import fresh_postgres_database
+from harness.gunicorn import SECRET
 from harness.push_service import BrowserKeys
 from taskapi import create_app
 from taskapi.data.models import Task, User
 from taskapi.extensions import db
 
-SECRET = "test-secret-" + "x" * 60
 # An endpoint of Chrome's push service (the default PUSH_SERVICE_HOSTS admits it).
 FCM_ENDPOINT = "https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH"
 
@@ -34,6 +34,11 @@ def push_subscription(endpoint: str = FCM_ENDPOINT) -> dict:
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 BACKENDS = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
 
+# alice's collections: bearer()'s and create_task's user, the one most tests act as.
+TASKS = "/api/alice/tasks"
+TAGS = "/api/alice/tags"
+TRASH = "/api/alice/trash"
+CHANGES = "/api/alice/changes"
 # Every per-user endpoint, with {user} and {task} to fill in, and a body it accepts.
 USER_ENDPOINTS = [
     ("get", "/api/{user}/tasks", None),
@@ -58,6 +63,27 @@ USER_ENDPOINTS = [
 ]
 # The endpoints of one live task.
 TASK_ENDPOINTS = [endpoint for endpoint in USER_ENDPOINTS if "/tasks/{task}" in endpoint[1]]
+
+
+PROBLEM = "application/problem+json"
+# What an error body must never show: a traceback, source paths, SQL, the driver.
+INTERNALS = ("Traceback", 'File "', "sqlalchemy", "psycopg2", "sqlite3", "SELECT ", "INSERT ")
+
+
+def assert_problem(response, status: int) -> dict:
+    """``response`` is an RFC 9457 problem with ``status``, showing no internals;
+    returns its body."""
+    text = response.get_data(as_text=True)
+    assert response.status_code == status, text
+    assert response.mimetype == PROBLEM
+    body = response.json
+    assert body["status"] == status
+    assert body["type"] == "about:blank"
+    assert body["title"]
+    assert "<html" not in text.lower() and "<!doctype" not in text.lower()  # never HTML
+    assert not [sign for sign in INTERNALS if sign in text], text
+    assert text.endswith("}\n")  # ends its line in a terminal, as success bodies do
+    return body
 
 
 def make_token(

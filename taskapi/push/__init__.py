@@ -1,7 +1,8 @@
-"""Web Push reminders (contract 4.10): keys, endpoint rules, sending, the dispatcher.
+"""Web Push reminders (docs/api.md, "Reminders by Web Push"): the endpoint rule,
+sending, the dispatcher. The VAPID key and the push service hosts are settings
+(taskapi.config).
 
-``vapid`` and ``endpoints`` are light (``cryptography`` and the standard
-library) and serve the web side too; ``sender`` and ``dispatcher`` load
-pywebpush, requests and aiohttp, and only the ``send-reminders`` process
-imports them.
+``endpoints`` is light and serves the web side too; ``sender`` and
+``dispatcher`` load pywebpush, requests and aiohttp, and only the
+``send-reminders`` process imports them.
 """

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields
 
+from ..config import b64url_decode, b64url_encode
 from ..data.models import PUSH_ENDPOINT_MAX_LENGTH
 from ..push.endpoints import endpoint_problem
-from ..push.vapid import b64url_decode, b64url_encode
 from .fields import UTCDateTime, rfc3339
 
 P256DH_BYTES = 65  # an uncompressed P-256 point

@@ -1,4 +1,4 @@
-"""Register and log in (contract section 3); their tokens work on the task endpoints."""
+"""Register and log in (docs/api.md, Accounts); their tokens work on the task endpoints."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import select
 from taskapi.data.models import User
 from taskapi.extensions import db
 
-from ..helpers import SECRET
+from ..helpers import SECRET, assert_problem
 
 ALICE = {"email": "Alice@Example.com", "name": " Alice ", "password": "correct horse"}
 
@@ -54,8 +54,7 @@ def test_token_from_register_and_login_works_on_tasks(client):
 def test_duplicate_email_in_any_case_is_409(client, email):
     assert register(client).status_code == 201
     response = register(client, email=email)
-    assert response.status_code == 409
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 409)
     assert "email" in response.json["errors"]
 
 

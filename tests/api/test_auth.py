@@ -15,22 +15,22 @@ from taskapi.auth.users import ensure_user
 from taskapi.data.models import Task, User
 from taskapi.extensions import db
 
-from ..helpers import TASK_ENDPOINTS, USER_ENDPOINTS, bearer, make_token
+from ..helpers import TASK_ENDPOINTS, TASKS, USER_ENDPOINTS, assert_problem, bearer, make_token
 
 
 def test_missing_header_is_401_without_error_code(client):
-    response = client.get("/api/alice/tasks")
+    response = client.get(TASKS)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_rejected_token_says_invalid_token(client):
-    response = client.get("/api/alice/tasks", headers={"Authorization": "Bearer x.y.z"})
+    response = client.get(TASKS, headers={"Authorization": "Bearer x.y.z"})
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
 
 
 def test_expired_token_says_so(client):
-    response = client.get("/api/alice/tasks", headers=bearer(now=time.time() - 120, lifetime=60))
+    response = client.get(TASKS, headers=bearer(now=time.time() - 120, lifetime=60))
     assert response.json["detail"] == "The access token has expired."
 
 
@@ -38,16 +38,16 @@ def test_expired_token_says_so(client):
     "user_id", ["a b", "tab\there", "nul\x00", "x" * 256, "ünïcode", "semi;colon", ""]
 )
 def test_token_with_unusable_user_id_is_401(client, user_id):
-    response = client.get("/api/alice/tasks", headers=bearer(user_id))
+    response = client.get(TASKS, headers=bearer(user_id))
     assert response.status_code == 401
 
 
 def test_bad_token_changes_nothing(client, create_task):
     task = create_task()
     forged = f"Bearer {make_token('alice', secret='another-secret-' + 'y' * 60)}"
-    response = client.delete(f"/api/alice/tasks/{task['id']}", headers={"Authorization": forged})
+    response = client.delete(f"{TASKS}/{task['id']}", headers={"Authorization": forged})
     assert response.status_code == 401
-    assert client.get(f"/api/alice/tasks/{task['id']}", headers=bearer()).status_code == 200
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).status_code == 200
 
 
 @pytest.mark.parametrize(("method", "path", "body"), USER_ENDPOINTS)
@@ -62,9 +62,8 @@ def test_another_users_url_is_403(client, create_task, method, path, body):
     task = create_task("alice", tags=["work"])
     url = path.format(user="alice", task=task["id"])
     response = getattr(client, method)(url, json=body, headers=bearer("bob"))
-    assert response.status_code == 403
-    assert response.mimetype == "application/problem+json"
-    assert client.get(f"/api/alice/tasks/{task['id']}", headers=bearer("alice")).json == task
+    assert_problem(response, 403)
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer("alice")).json == task
 
 
 @pytest.mark.parametrize("url_user", ["Alice", "alice ", "alice%00", "alice%2Fx", "x" * 300])
@@ -81,15 +80,13 @@ def test_another_users_task_through_own_url_is_404(client, create_task, method, 
     response = getattr(client, method)(url, json=body, headers=bearer("bob"))
     assert response.status_code == 404
     assert response.json["detail"] == "Task not found."
-    assert client.get(f"/api/alice/tasks/{task['id']}", headers=bearer("alice")).json == task
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer("alice")).json == task
 
 
 def test_lists_never_include_other_users_tasks(client, create_task):
     alice_ids = {create_task("alice")["id"] for _ in range(3)}
     bob_ids = {create_task("bob")["id"] for _ in range(2)}
-    assert {t["id"] for t in client.get("/api/alice/tasks", headers=bearer("alice")).json} == (
-        alice_ids
-    )
+    assert {t["id"] for t in client.get(TASKS, headers=bearer("alice")).json} == (alice_ids)
     assert {t["id"] for t in client.get("/api/bob/tasks", headers=bearer("bob")).json} == bob_ids
     assert client.get("/api/carol/tasks", headers=bearer("carol")).json == []
 
@@ -136,17 +133,17 @@ def test_a_token_that_worked_stops_working_when_it_expires(client):
     issued = time.time()
     token = make_token("alice", now=issued, lifetime=2.0)  # expires at issued + 2.0 s
     headers = {"Authorization": f"Bearer {token}"}
-    assert client.get("/api/alice/tasks", headers=headers).status_code == 200
-    assert client.get("/api/alice/tasks", headers=headers).status_code == 200  # remembered
+    assert client.get(TASKS, headers=headers).status_code == 200
+    assert client.get(TASKS, headers=headers).status_code == 200  # remembered
     time.sleep(max(0.0, issued + 2.0 - time.time()) + 0.05)
-    response = client.get("/api/alice/tasks", headers=headers)
+    response = client.get(TASKS, headers=headers)
     assert response.status_code == 401
     assert response.json["detail"] == "The access token has expired."
 
 
 def test_a_token_that_worked_still_only_opens_its_own_tasks(client):
     headers = bearer("alice")
-    assert client.get("/api/alice/tasks", headers=headers).status_code == 200
+    assert client.get(TASKS, headers=headers).status_code == 200
     assert client.get("/api/bob/tasks", headers=headers).status_code == 403
 
 

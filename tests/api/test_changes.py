@@ -23,10 +23,7 @@ from taskapi.data.models import Task, User
 from taskapi.extensions import db
 from taskapi.http.cursors import decode_feed_token, encode_feed_token
 
-from ..helpers import bearer
-
-URL = "/api/alice/tasks"
-CHANGES = "/api/alice/changes"
+from ..helpers import CHANGES, TASKS, TRASH, assert_problem, bearer
 
 
 def poll(client, since: str | None = None, user: str = "alice", **params):
@@ -67,7 +64,7 @@ def current_tasks(client, user: str = "alice") -> dict:
 def test_without_since_every_current_task_and_a_token(client, create_task):
     tasks = [create_task(title=f"t{n}") for n in range(3)]
     trashed = create_task(title="trashed")
-    client.delete(f"{URL}/{trashed['id']}", headers=bearer())
+    client.delete(f"{TASKS}/{trashed['id']}", headers=bearer())
     create_task(user_id="bob")
     body = poll(client)
     assert body["more"] is False
@@ -89,15 +86,15 @@ def test_since_a_token_every_change_after_it_with_the_latest_state(client, creat
     token = poll(client)["next"]
 
     new = create_task(title="new")
-    client.patch(f"{URL}/{edited['id']}", json={"title": "edited twice"}, headers=bearer())
-    client.patch(f"{URL}/{edited['id']}", json={"priority": "high"}, headers=bearer())
-    client.delete(f"{URL}/{trashed['id']}", headers=bearer())
+    client.patch(f"{TASKS}/{edited['id']}", json={"title": "edited twice"}, headers=bearer())
+    client.patch(f"{TASKS}/{edited['id']}", json={"priority": "high"}, headers=bearer())
+    client.delete(f"{TASKS}/{trashed['id']}", headers=bearer())
 
     changes, token = follow(client, token)
     by_id = {change["id"]: change for change in changes}
     assert kept["id"] not in by_id
     assert by_id[new["id"]] == new
-    latest = client.get(f"{URL}/{edited['id']}", headers=bearer()).json
+    latest = client.get(f"{TASKS}/{edited['id']}", headers=bearer()).json
     assert by_id[edited["id"]] == latest
     assert (latest["title"], latest["priority"]) == ("edited twice", "high")
     deletion = by_id[trashed["id"]]
@@ -106,7 +103,7 @@ def test_since_a_token_every_change_after_it_with_the_latest_state(client, creat
     assert deletion["deleted_at"].endswith("Z")
     # The same token later: only what is newer.
     assert poll(client, token)["changes"] == []
-    restored = client.post(f"/api/alice/trash/{trashed['id']}/restore", headers=bearer()).json
+    restored = client.post(f"{TRASH}/{trashed['id']}/restore", headers=bearer()).json
     assert poll(client, token)["changes"] == [restored]
 
 
@@ -114,11 +111,11 @@ def test_following_the_feed_rebuilds_the_task_list(client, create_task):
     state = apply({}, follow(client)[0])
     token = follow(client)[1]
     tasks = [create_task(title=f"t{n}", tags=["x"], completed=n % 2 == 0) for n in range(6)]
-    client.delete(f"{URL}?status=completed", headers=bearer())
+    client.delete(f"{TASKS}?status=completed", headers=bearer())
     client.patch("/api/alice/tags/x", json={"name": "y"}, headers=bearer())
-    client.post(f"/api/alice/trash/{tasks[0]['id']}/restore", headers=bearer())
-    client.delete(f"/api/alice/trash/{tasks[2]['id']}", headers=bearer())
-    client.delete("/api/alice/trash", headers=bearer())
+    client.post(f"{TRASH}/{tasks[0]['id']}/restore", headers=bearer())
+    client.delete(f"{TRASH}/{tasks[2]['id']}", headers=bearer())
+    client.delete(TRASH, headers=bearer())
     changes, token = follow(client, token, limit=1)
     assert apply(state, changes) == current_tasks(client)
     assert state[tasks[1]["id"]]["tags"] == ["y"]  # renamed while live
@@ -131,7 +128,7 @@ def test_pages_of_a_bulk_change_miss_nothing(client, create_task):
     token = poll(client)["next"]
     tasks = [create_task(completed=True) for _ in range(5)]
     _, token = follow(client, token)
-    client.delete(f"{URL}?status=completed", headers=bearer())
+    client.delete(f"{TASKS}?status=completed", headers=bearer())
     pages, changes = 0, []
     while True:
         body = poll(client, token, limit=2)
@@ -147,9 +144,9 @@ def test_pages_of_a_bulk_change_miss_nothing(client, create_task):
 
 def test_erased_tasks_come_as_deletions(client, create_task):
     task = create_task()
-    client.delete(f"{URL}/{task['id']}", headers=bearer())
+    client.delete(f"{TASKS}/{task['id']}", headers=bearer())
     token = poll(client)["next"]
-    client.delete(f"/api/alice/trash/{task['id']}", headers=bearer())
+    client.delete(f"{TRASH}/{task['id']}", headers=bearer())
     (change,) = poll(client, token)["changes"]
     assert (change["id"], change["deleted"]) == (task["id"], True)
     # A token from before the task existed gets its deletion (and not the task).
@@ -160,7 +157,7 @@ def test_erased_tasks_come_as_deletions(client, create_task):
 def test_a_completed_recurring_task_and_its_next_occurrence_both_come(client, create_task):
     task = create_task(due_at="2027-01-04T09:00:00Z", recurrence="FREQ=DAILY")
     token = poll(client)["next"]
-    done = client.patch(f"{URL}/{task['id']}/complete", headers=bearer())
+    done = client.patch(f"{TASKS}/{task['id']}/complete", headers=bearer())
     changes = poll(client, token)["changes"]
     assert [change["id"] for change in changes] == sorted(current_tasks(client))
     assert changes[0] == done.json
@@ -194,8 +191,7 @@ def test_a_token_older_than_the_retention_is_410(client, create_task):
     assert client.get(f"{CHANGES}?since={fresh}", headers=bearer()).status_code == 200
     old = seal_token("alice", 0, 0, time.time() - 31 * 86400)
     response = client.get(f"{CHANGES}?since={old}", headers=bearer())
-    assert response.status_code == 410
-    assert response.content_type == "application/problem+json"
+    assert_problem(response, 410)
     assert "without since" in response.json["detail"]
 
 
@@ -209,8 +205,8 @@ def test_a_token_mid_backlog_ages_from_when_its_reader_was_last_caught_up(
     number, task_id = position.value, position.id
     # Caught up at that position 29.5 days ago: within the retention of 30.
     token = seal_token("alice", number, task_id, time.time() - 29.5 * 86400)
-    client.patch(f"{URL}/{second['id']}", json={"title": "edited"}, headers=bearer())
-    client.delete(f"{URL}/{first['id']}", headers=bearer())
+    client.patch(f"{TASKS}/{second['id']}", json={"title": "edited"}, headers=bearer())
+    client.delete(f"{TASKS}/{first['id']}", headers=bearer())
     page = poll(client, token, limit=1)
     assert page["more"] is True and [c["id"] for c in page["changes"]] == [second["id"]]
     # A day later (the same as a retention a day shorter): issued a day ago, but
@@ -243,7 +239,7 @@ def test_other_users_tokens_list_cursors_and_garbage_are_400(client, create_task
     for _ in range(3):
         create_task()
     bobs = poll(client, user="bob")["next"]
-    link = client.get(f"{URL}?limit=1", headers=bearer()).headers["Link"]
+    link = client.get(f"{TASKS}?limit=1", headers=bearer()).headers["Link"]
     cursor = link.split("cursor=")[1].split(">")[0].split("&")[0]
     mine = poll(client)["next"]
     tampered = mine[:-2] + ("AA" if mine[-2:] != "AA" else "BB")
@@ -280,16 +276,16 @@ def test_a_reader_misses_nothing_while_threads_write_on_either_database(app, cli
 
     def write(n: int) -> None:
         writer = app.test_client()
-        created = writer.post(URL, json={"title": f"t{n}", "tags": ["x"]}, headers=bearer())
+        created = writer.post(TASKS, json={"title": f"t{n}", "tags": ["x"]}, headers=bearer())
         assert created.status_code == 201, created.json
         task_id = created.json["id"]
-        writer.patch(f"{URL}/{task_id}", json={"title": f"t{n} edited"}, headers=bearer())
+        writer.patch(f"{TASKS}/{task_id}", json={"title": f"t{n} edited"}, headers=bearer())
         if n % 3 == 0:
-            writer.delete(f"{URL}/{task_id}", headers=bearer())
+            writer.delete(f"{TASKS}/{task_id}", headers=bearer())
         if n % 6 == 0:
-            writer.post(f"/api/alice/trash/{task_id}/restore", headers=bearer())
+            writer.post(f"{TRASH}/{task_id}/restore", headers=bearer())
         if n % 5 == 0:
-            writer.patch(f"{URL}/{task_id}/complete", headers=bearer())
+            writer.patch(f"{TASKS}/{task_id}/complete", headers=bearer())
 
     state: dict = {}
     token = follow(client)[1]

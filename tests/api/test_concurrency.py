@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ..helpers import bearer
+from ..helpers import TASKS, bearer
 
 THREADS = 16
 
@@ -37,14 +37,14 @@ def test_parallel_creates_for_one_new_user_all_succeed(app, client):
 
 def test_parallel_toggles_are_atomic(app, client, create_task):
     task = create_task()
-    url = f"/api/alice/tasks/{task['id']}/complete"
+    url = f"{TASKS}/{task['id']}/complete"
 
     def toggle(test_client, _n):
         return test_client.patch(url, headers=bearer()).status_code
 
     assert run_parallel(app, 41, toggle) == [200] * 41
     # An odd number of toggles from false: every toggle counted exactly once.
-    assert client.get(f"/api/alice/tasks/{task['id']}", headers=bearer()).json["completed"] is True
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json["completed"] is True
 
 
 def test_parallel_patches_of_different_fields_keep_both(app, client, create_task):
@@ -53,10 +53,8 @@ def test_parallel_patches_of_different_fields_keep_both(app, client, create_task
     def patch(test_client, n):
         task = tasks[n // 2]
         body = {"title": "new title"} if n % 2 else {"description": "new description"}
-        return test_client.patch(
-            f"/api/alice/tasks/{task['id']}", json=body, headers=bearer()
-        ).status_code
+        return test_client.patch(f"{TASKS}/{task['id']}", json=body, headers=bearer()).status_code
 
     assert run_parallel(app, 20, patch) == [200] * 20
-    for task in client.get("/api/alice/tasks", headers=bearer()).json:
+    for task in client.get(TASKS, headers=bearer()).json:
         assert (task["title"], task["description"]) == ("new title", "new description")

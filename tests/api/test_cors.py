@@ -1,10 +1,11 @@
-"""CORS headers (contract section 6); infrastructure/test_browser.py checks them in a browser."""
+"""CORS headers (docs/frontend.md, CORS); infrastructure/test_browser.py checks them in a
+real browser."""
 
 from __future__ import annotations
 
 import pytest
 
-from ..helpers import bearer
+from ..helpers import TASKS, bearer
 
 FRONTEND = "https://app.example.com"
 
@@ -33,9 +34,7 @@ def test_preflight_needs_no_token(cors_client):
 
 
 def test_allowed_origin_can_read_the_headers_it_needs(cors_client):
-    response = cors_client.post(
-        "/api/alice/tasks", json={"title": "x"}, headers=bearer() | {"Origin": FRONTEND}
-    )
+    response = cors_client.post(TASKS, json={"title": "x"}, headers=bearer() | {"Origin": FRONTEND})
     assert response.status_code == 201
     assert response.headers["Access-Control-Allow-Origin"] == FRONTEND
     exposed = {
@@ -45,7 +44,7 @@ def test_allowed_origin_can_read_the_headers_it_needs(cors_client):
 
 
 def test_errors_carry_cors_headers_too(cors_client):
-    response = cors_client.get("/api/alice/tasks", headers={"Origin": FRONTEND})
+    response = cors_client.get(TASKS, headers={"Origin": FRONTEND})
     assert response.status_code == 401
     assert response.headers["Access-Control-Allow-Origin"] == FRONTEND
 
@@ -53,7 +52,7 @@ def test_errors_carry_cors_headers_too(cors_client):
 def test_disallowed_origin_gets_no_allow_origin(cors_client):
     for method in ("options", "get"):
         response = getattr(cors_client, method)(
-            "/api/alice/tasks",
+            TASKS,
             headers=bearer()
             | {"Origin": "https://evil.example.com", "Access-Control-Request-Method": "GET"},
         )
@@ -83,7 +82,7 @@ def test_development_default_allows_localhost_3000(tmp_path):
 def test_preflight_allows_only_the_listed_headers_and_methods(cors_client):
     def preflight(method, headers):
         return cors_client.options(
-            "/api/alice/tasks",
+            TASKS,
             headers={
                 "Origin": FRONTEND,
                 "Access-Control-Request-Method": method,
@@ -103,7 +102,7 @@ def test_preflight_allows_only_the_listed_headers_and_methods(cors_client):
 
 
 def test_origins_match_in_any_letter_case_and_only_on_api_paths(cors_client):
-    shouted = cors_client.get("/api/alice/tasks", headers=bearer() | {"Origin": FRONTEND.upper()})
+    shouted = cors_client.get(TASKS, headers=bearer() | {"Origin": FRONTEND.upper()})
     assert shouted.headers["Access-Control-Allow-Origin"] == FRONTEND.upper()
     health = cors_client.get("/healthz", headers={"Origin": FRONTEND})
     assert "Access-Control-Allow-Origin" not in health.headers

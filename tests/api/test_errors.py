@@ -1,4 +1,4 @@
-"""Every error from every layer is problem+json, without internals (contract section 1)."""
+"""Every error from every layer is problem+json, without internals (docs/api.md, Errors)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,7 @@ from sqlalchemy import text
 
 from taskapi.extensions import db
 
-from ..helpers import bearer
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response, status: int):
-    assert response.status_code == status
-    assert response.mimetype == PROBLEM
-    body = response.json
-    assert body["status"] == status
-    assert body["type"] == "about:blank"
-    assert body["title"]
-    text = response.get_data(as_text=True)
-    assert "<" not in text  # never HTML
-    assert text.endswith("}\n")  # ends its line in a terminal, as success bodies do
-    return body
+from ..helpers import TASKS, assert_problem, bearer
 
 
 @pytest.mark.parametrize("path", ["/", "/nope", "/api", "/api/alice", "/api/alice/tasks/1/x"])
@@ -39,7 +24,7 @@ def test_trailing_slash_is_404_not_a_redirect(client):
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("put", "/api/alice/tasks", {"GET", "POST", "DELETE"}),
+        ("put", TASKS, {"GET", "POST", "DELETE"}),
         ("post", "/api/alice/tasks/1", {"GET", "PUT", "PATCH", "DELETE"}),
         ("get", "/api/alice/tasks/1/complete", {"PATCH"}),
         ("get", "/api/auth/login", {"POST"}),
@@ -89,7 +74,7 @@ def app_without_database(make_app):
 def test_unreachable_database_is_503(app_without_database):
     client = app_without_database.test_client()
     started = time.monotonic()
-    response = client.get("/api/alice/tasks", headers=bearer())
+    response = client.get(TASKS, headers=bearer())
     assert time.monotonic() - started < 10
     body = assert_problem(response, 503)
     assert "127.0.0.1" not in body["detail"]

@@ -1,4 +1,4 @@
-"""Safe writes (contract 4.3): strong ETags, 304, and 412 on stale If-Match."""
+"""Safe writes (docs/api.md, ETags): strong ETags, 304, and 412 on stale If-Match."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from threading import Barrier
 
 import pytest
 
-from ..helpers import bearer
-
-URL = "/api/alice/tasks"
+from ..helpers import TASKS, assert_problem, bearer
 
 
 def headers(**extra):
@@ -17,7 +15,7 @@ def headers(**extra):
 
 
 def test_every_single_task_response_has_a_strong_etag(client):
-    created = client.post(URL, json={"title": "x"}, headers=bearer())
+    created = client.post(TASKS, json={"title": "x"}, headers=bearer())
     url = created.headers["Location"]
     responses = [
         created,
@@ -34,7 +32,7 @@ def test_every_single_task_response_has_a_strong_etag(client):
 
 
 def test_if_none_match_gives_304_until_the_task_changes(client, create_task):
-    url = f"{URL}/{create_task()['id']}"
+    url = f"{TASKS}/{create_task()['id']}"
     etag = client.get(url, headers=bearer()).headers["ETag"]
     not_modified = client.get(url, headers=headers(**{"If-None-Match": etag}))
     assert not_modified.status_code == 304
@@ -60,14 +58,13 @@ def test_if_none_match_gives_304_until_the_task_changes(client, create_task):
 )
 def test_stale_if_match_is_412_and_changes_nothing(client, create_task, method, path, body):
     task = create_task(title="original")
-    url = f"{URL}/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     stale = client.get(url, headers=bearer()).headers["ETag"]
     current = client.patch(url, json={"description": "someone else"}, headers=bearer())
     response = getattr(client, method)(
         f"{url}{path}", json=body, headers=headers(**{"If-Match": stale})
     )
-    assert response.status_code == 412
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 412)
     after = client.get(url, headers=bearer())
     assert after.json == current.json
     assert after.headers["ETag"] == current.headers["ETag"]
@@ -83,7 +80,7 @@ def test_stale_if_match_is_412_and_changes_nothing(client, create_task, method, 
     ],
 )
 def test_current_if_match_succeeds(client, create_task, method, path, body, status):
-    url = f"{URL}/{create_task()['id']}"
+    url = f"{TASKS}/{create_task()['id']}"
     etag = client.get(url, headers=bearer()).headers["ETag"]
     for form in ("{etag}", '"nope", {etag}', "*"):
         if_match = form.format(etag=etag)
@@ -98,7 +95,7 @@ def test_current_if_match_succeeds(client, create_task, method, path, body, stat
 
 @pytest.mark.parametrize("if_match", ['W/"{etag}"', '"garbage"', "garbage", '"1.1"', '""'])
 def test_non_matching_if_match_forms_are_412(client, create_task, if_match):
-    url = f"{URL}/{create_task()['id']}"
+    url = f"{TASKS}/{create_task()['id']}"
     etag = client.get(url, headers=bearer()).headers["ETag"].strip('"')
     response = client.patch(
         url, json={"title": "x"}, headers=headers(**{"If-Match": if_match.format(etag=etag)})
@@ -109,22 +106,22 @@ def test_non_matching_if_match_forms_are_412(client, create_task, if_match):
 def test_if_match_on_missing_task_is_404(client, create_task):
     task = create_task("bob")
     response = client.patch(
-        f"{URL}/{task['id']}", json={"title": "x"}, headers=headers(**{"If-Match": '"1.1"'})
+        f"{TASKS}/{task['id']}", json={"title": "x"}, headers=headers(**{"If-Match": '"1.1"'})
     )
     assert response.status_code == 404
 
 
 def test_etag_of_another_task_does_not_match(client, create_task):
     first, second = create_task(), create_task()
-    etag = client.get(f"{URL}/{first['id']}", headers=bearer()).headers["ETag"]
-    response = client.delete(f"{URL}/{second['id']}", headers=headers(**{"If-Match": etag}))
+    etag = client.get(f"{TASKS}/{first['id']}", headers=bearer()).headers["ETag"]
+    response = client.delete(f"{TASKS}/{second['id']}", headers=headers(**{"If-Match": etag}))
     assert response.status_code == 412
 
 
 @pytest.mark.parametrize("method", ["patch", "delete"])
 def test_concurrent_writers_with_the_same_etag_one_wins(app, client, create_task, method):
     for _round in range(5):
-        url = f"{URL}/{create_task()['id']}"
+        url = f"{TASKS}/{create_task()['id']}"
         etag = client.get(url, headers=bearer()).headers["ETag"]
         barrier = Barrier(4)
 
@@ -152,7 +149,7 @@ def test_concurrent_writers_with_the_same_etag_one_wins(app, client, create_task
 def test_conditional_get_orders_if_match_before_if_none_match(client, create_task):
     """RFC 9110 13.2.2: a stale If-Match is 412; a current one lets If-None-Match give 304."""
     task = create_task()
-    url = f"{URL}/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     etag = client.get(url, headers=bearer()).headers["ETag"]
     stale = f'"{task["id"]}.0"'
 
@@ -165,8 +162,7 @@ def test_conditional_get_orders_if_match_before_if_none_match(client, create_tas
         assert response.data == b""
         assert response.headers["ETag"] == etag
     stale_match = get(**{"If-Match": stale, "If-None-Match": etag})
-    assert stale_match.status_code == 412
-    assert stale_match.mimetype == "application/problem+json"
+    assert_problem(stale_match, 412)
     for if_none_match in ("*", f"W/{etag}"):
         assert get(**{"If-None-Match": if_none_match}).status_code == 304
     assert get(**{"If-None-Match": stale}).json["id"] == task["id"]

@@ -1,4 +1,4 @@
-"""Response headers a cache, a proxy log or an attacker would read (contract 4.1, 5, 6)."""
+"""Response headers a cache, a proxy log or an attacker would read (docs/api.md, Headers)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import base64
 
 import pytest
 
-from ..helpers import bearer
+from ..helpers import TASKS, bearer
 
-URL = "/api/alice/tasks"
 SECRET_TITLE = "Pick up the lab results from Dr. Finch"
 
 
@@ -22,7 +21,7 @@ def next_link(response) -> str:
 def two_pages(client, create_task):
     create_task(title=SECRET_TITLE)
     create_task(title=SECRET_TITLE + " (again)")
-    return f"{URL}?limit=1&sort=title"
+    return f"{TASKS}?limit=1&sort=title"
 
 
 def test_link_never_echoes_the_host_header(client, two_pages):
@@ -68,34 +67,24 @@ def test_cursor_for_a_long_title_still_works(client, create_task):
     title = "\U0001f600" * 200  # 200 characters, 800 bytes of UTF-8
     create_task(title=title)
     create_task(title=title)
-    response = client.get(f"{URL}?limit=1&sort=title", headers=bearer())
+    response = client.get(f"{TASKS}?limit=1&sort=title", headers=bearer())
     follow = client.get(next_link(response), headers=bearer())
     assert follow.status_code == 200
     assert [task["title"] for task in follow.json] == [title]
 
 
-@pytest.fixture
-def limited_client(app, database_url, make_app):
-    return make_app(
-        database_url,
-        RATELIMIT_ENABLED=True,
-        TASKS_RATE_LIMIT="100 per minute",
-        RATELIMIT_STORAGE_URI="memory://",
-    ).test_client()
-
-
 def test_retry_after_only_on_429_and_503(limited_client):
-    client = limited_client
-    created = client.post(URL, json={"title": "x"}, headers=bearer())
+    client = limited_client(TASKS_RATE_LIMIT="100 per minute")
+    created = client.post(TASKS, json={"title": "x"}, headers=bearer())
     task_url = created.headers["Location"]
     etag = created.headers["ETag"]
     responses = [
         created,
-        client.get(URL, headers=bearer()),
+        client.get(TASKS, headers=bearer()),
         client.get(task_url, headers=bearer() | {"If-None-Match": etag}),  # 304
         client.patch(task_url, json={"title": "y"}, headers=bearer() | {"If-Match": '"0.0"'}),
         client.get("/api/alice/tasks/999999", headers=bearer()),  # 404
-        client.get(URL),  # 401
+        client.get(TASKS),  # 401
         client.get("/healthz"),
         client.delete(task_url, headers=bearer()),  # 204
     ]
@@ -113,17 +102,17 @@ def test_readyz_503_carries_retry_after(make_app):
 
 def test_authenticated_responses_are_not_stored_by_caches(client, create_task):
     task = create_task()
-    task_url = f"{URL}/{task['id']}"
+    task_url = f"{TASKS}/{task['id']}"
     etag = client.get(task_url, headers=bearer()).headers["ETag"]
     responses = [
-        client.get(URL, headers=bearer()),
+        client.get(TASKS, headers=bearer()),
         client.get(task_url, headers=bearer()),
         client.get(task_url, headers=bearer() | {"If-None-Match": etag}),
-        client.post(URL, json={"title": "x"}, headers=bearer()),
+        client.post(TASKS, json={"title": "x"}, headers=bearer()),
         client.patch(task_url, json={"title": "y"}, headers=bearer()),
         client.get(task_url, headers=bearer("bob")),  # 403
         client.get("/api/alice/tasks/999999", headers=bearer()),  # 404
-        client.get(URL, headers={"Authorization": "Bearer expired.or.forged"}),  # 401
+        client.get(TASKS, headers={"Authorization": "Bearer expired.or.forged"}),  # 401
         client.delete(task_url, headers=bearer()),
     ]
     for response in responses:
@@ -149,9 +138,9 @@ def test_with_cors_every_response_varies_by_origin(app, database_url, make_app, 
         for response in (
             client.get("/healthz", headers=origin),
             client.get("/readyz", headers=origin),
-            client.get(URL, headers=bearer() | origin),
+            client.get(TASKS, headers=bearer() | origin),
             client.get("/nope", headers=origin),
-            client.options(URL, headers=origin | {"Access-Control-Request-Method": "GET"}),
+            client.options(TASKS, headers=origin | {"Access-Control-Request-Method": "GET"}),
         ):
             assert "Origin" in response.vary, (origin, response.status_code)
 
@@ -160,8 +149,8 @@ def test_the_api_never_reads_or_sets_cookies(client, create_task):
     task = create_task()
     cookie = {"Cookie": "session=eyJ1c2VyIjoiYm9iIn0.forged"}
     for response in (
-        client.get(f"{URL}/{task['id']}", headers=bearer() | cookie),
-        client.post(URL, json={"title": "x"}, headers=bearer() | cookie),
+        client.get(f"{TASKS}/{task['id']}", headers=bearer() | cookie),
+        client.post(TASKS, json={"title": "x"}, headers=bearer() | cookie),
         client.get("/healthz", headers=cookie),
     ):
         assert response.status_code in (200, 201)

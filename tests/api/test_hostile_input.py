@@ -1,4 +1,4 @@
-"""Bad input of any kind is a 4xx problem, never a 500 or a redirect (contract 4, 4.3, 6)."""
+"""Bad input of any kind is a 4xx problem, never a 500 or a redirect (docs/api.md, Errors)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ from urllib.parse import quote
 
 import pytest
 
-from ..helpers import bearer
+from ..helpers import TASKS, assert_problem, bearer
 
-URL = "/api/alice/tasks"
-PROBLEM = "application/problem+json"
 # A lone surrogate, as a JSON escape and as the raw bytes Python's JSON parser lets
 # through, inside text long enough to pass every length check (passwords: 8).
 LONE_SURROGATES = {
@@ -23,13 +21,6 @@ def body_with(field: str, encoded: bytes, **others: str) -> bytes:
     return b"{" + b", ".join([*fields, f'"{field}": '.encode() + encoded]) + b"}"
 
 
-def assert_problem(response, status: int):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    assert response.json["status"] == status
-    return response.json
-
-
 @pytest.mark.parametrize("surrogate", LONE_SURROGATES.values(), ids=LONE_SURROGATES)
 @pytest.mark.parametrize("field", ["title", "description"])
 @pytest.mark.parametrize("idempotency_key", [None, "retry-1"])
@@ -37,7 +28,7 @@ def test_lone_surrogate_in_task_text_is_400(client, create_task, surrogate, fiel
     task = create_task(title="kept")
     headers = bearer() | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
     created = client.post(
-        URL,
+        TASKS,
         data=body_with(field, surrogate, title="x"),
         content_type="application/json",
         headers=headers,
@@ -45,13 +36,13 @@ def test_lone_surrogate_in_task_text_is_400(client, create_task, surrogate, fiel
     assert_problem(created, 400)
     for method in ("put", "patch"):
         response = getattr(client, method)(
-            f"{URL}/{task['id']}",
+            f"{TASKS}/{task['id']}",
             data=body_with(field, surrogate),
             content_type="application/json",
             headers=bearer(),
         )
         assert_problem(response, 400)
-    assert [t["title"] for t in client.get(URL, headers=bearer()).json] == ["kept"]
+    assert [t["title"] for t in client.get(TASKS, headers=bearer()).json] == ["kept"]
 
 
 @pytest.mark.parametrize("surrogate", LONE_SURROGATES.values(), ids=LONE_SURROGATES)
@@ -78,11 +69,11 @@ def test_lone_surrogate_in_account_fields_is_400(client, surrogate, path, field,
 )
 def test_due_at_outside_the_representable_years_in_utc_is_400(client, create_task, due_at):
     body = assert_problem(
-        client.post(URL, json={"title": "x", "due_at": due_at}, headers=bearer()), 400
+        client.post(TASKS, json={"title": "x", "due_at": due_at}, headers=bearer()), 400
     )
     assert "due_at" in body["errors"]
     task = create_task()
-    response = client.patch(f"{URL}/{task['id']}", json={"due_at": due_at}, headers=bearer())
+    response = client.patch(f"{TASKS}/{task['id']}", json={"due_at": due_at}, headers=bearer())
     assert "due_at" in assert_problem(response, 400)["errors"]
 
 
@@ -92,7 +83,7 @@ def test_due_at_at_the_edges_of_the_range_is_kept(client):
         "0001-01-01T00:00:00Z",
         "9999-12-31T23:59:59+23:59",
     ):
-        response = client.post(URL, json={"title": "x", "due_at": due_at}, headers=bearer())
+        response = client.post(TASKS, json={"title": "x", "due_at": due_at}, headers=bearer())
         assert response.status_code == 201, due_at
 
 
@@ -123,7 +114,7 @@ def test_if_match_naming_no_current_etag_is_412(
     client, create_task, if_match, method, suffix, body
 ):
     task = create_task(title="original")
-    url = f"{URL}/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     before = client.get(url, headers=bearer())
     response = getattr(client, method)(
         url + suffix, json=body, headers=bearer() | {"If-Match": if_match.format(id=task["id"])}
@@ -135,7 +126,7 @@ def test_if_match_naming_no_current_etag_is_412(
 
 def test_stale_if_match_on_get_is_a_412_problem(client, create_task):
     task = create_task()
-    url = f"{URL}/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     stale = client.get(url, headers=bearer()).headers["ETag"]
     current = client.patch(url, json={"title": "edited"}, headers=bearer()).headers["ETag"]
     body = assert_problem(client.get(url, headers=bearer() | {"If-Match": stale}), 412)
@@ -167,10 +158,10 @@ def test_task_ids_are_ascii_digits_only(client, create_task, spell):
     task = create_task()  # none of these may alias it
     for method in ("get", "put", "patch", "delete"):
         response = getattr(client, method)(
-            f"{URL}/{spell(task['id'])}", json={"title": "x"}, headers=bearer()
+            f"{TASKS}/{spell(task['id'])}", json={"title": "x"}, headers=bearer()
         )
         assert_problem(response, 404)
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).json == task
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json == task
 
 
 @pytest.mark.parametrize("user_id", [".", "..", "...", "%2E", "%2E%2E"])
@@ -179,7 +170,7 @@ def test_user_ids_made_of_dots_are_refused(client, user_id):
     assert_problem(response, 404)
     assert "Location" not in response.headers
     # A token naming such a user is no valid token either.
-    assert_problem(client.get("/api/alice/tasks", headers=bearer("..")), 401)
+    assert_problem(client.get(TASKS, headers=bearer("..")), 401)
 
 
 @pytest.mark.parametrize(

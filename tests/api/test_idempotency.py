@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST (contract 4.3): retries create nothing new."""
+"""Idempotency-Key on POST (docs/api.md, Idempotent creates): retries create nothing new."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from sqlalchemy import func, select, update
 from taskapi.data.models import IdempotencyKey, utcnow
 from taskapi.extensions import db
 
-from ..helpers import bearer
-
-URL = "/api/alice/tasks"
+from ..helpers import TASKS, assert_problem, bearer
 
 
 def post(client, body, key, user="alice"):
@@ -43,7 +41,7 @@ def test_retry_returns_the_first_response_and_creates_nothing(client):
 def test_same_body_in_another_formatting_is_the_same(client):
     first = post(client, {"title": "once", "priority": "high"}, "key-1")
     again = client.post(
-        URL,
+        TASKS,
         data='{ "priority" : "high",\n "title": "once" }',
         content_type="application/json",
         headers=bearer() | {"Idempotency-Key": "key-1"},
@@ -55,8 +53,7 @@ def test_same_body_in_another_formatting_is_the_same(client):
 def test_different_body_with_the_same_key_is_409(client):
     post(client, {"title": "first"}, "key-1")
     response = post(client, {"title": "second"}, "key-1")
-    assert response.status_code == 409
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 409)
     assert count_tasks(client) == 1
 
 
@@ -83,7 +80,10 @@ def test_failed_request_is_not_remembered(client):
 def test_bad_keys_are_400(client, key):
     # Through the WSGI environ: the test client refuses to send some of these headers.
     response = client.post(
-        URL, json={"title": "x"}, headers=bearer(), environ_overrides={"HTTP_IDEMPOTENCY_KEY": key}
+        TASKS,
+        json={"title": "x"},
+        headers=bearer(),
+        environ_overrides={"HTTP_IDEMPOTENCY_KEY": key},
     )
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json["errors"]
@@ -123,7 +123,7 @@ def test_purge_command_deletes_expired_keys(app, client, runner):
 
 
 def test_concurrent_duplicates_create_exactly_one_task(app, client):
-    client.get(URL, headers=bearer())  # the user exists; the race is on the key alone
+    client.get(TASKS, headers=bearer())  # the user exists; the race is on the key alone
     for round_ in range(3):
         barrier = Barrier(8)
 

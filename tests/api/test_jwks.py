@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from harness.jwks_server import JWKSServer, SigningKey
 from taskapi.http.request_log import JSONFormatter
 
-from ..helpers import SECRET, make_token
+from ..helpers import SECRET, assert_problem, make_token
 
 
 @pytest.fixture
@@ -174,8 +174,7 @@ def test_asymmetric_token_without_jwks_configured_is_401(client, jwks):
 
 def assert_keys_unavailable(response):
     """Contract 6: a token whose key cannot be fetched is 503 with Retry-After, not 401."""
-    assert response.status_code == 503
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 503)
     assert 1 <= int(response.headers["Retry-After"]) <= 30
 
 

@@ -10,32 +10,28 @@ import redis
 
 from taskapi.auth.limits import count_user_call
 
-from ..helpers import bearer
+from ..helpers import TASKS, assert_problem, bearer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
 def limited_app(app, database_url, make_app):
+    """Rate limits on: 5 task requests a minute per user, 3 logins per address."""
     return make_app(
         database_url,
         RATELIMIT_ENABLED=True,
         TASKS_RATE_LIMIT="5 per minute",
         AUTH_RATE_LIMIT="3 per minute",
-        RATELIMIT_STORAGE_URI="memory://",
     )
 
 
 def test_task_routes_are_limited_per_user(limited_app):
     client = limited_app.test_client()
-    statuses = [
-        client.get("/api/alice/tasks", headers=bearer("alice")).status_code for _ in range(5)
-    ]
+    statuses = [client.get(TASKS, headers=bearer("alice")).status_code for _ in range(5)]
     assert statuses == [200] * 5
-    response = client.post("/api/alice/tasks", json={"title": "x"}, headers=bearer("alice"))
-    assert response.status_code == 429  # one count across all task routes
-    assert response.mimetype == "application/problem+json"
-    assert response.json["status"] == 429
+    response = client.post(TASKS, json={"title": "x"}, headers=bearer("alice"))
+    assert_problem(response, 429)  # one count across all task routes
     assert 0 < int(response.headers["Retry-After"]) <= 60
     # Another user has a count of their own.
     assert client.get("/api/bob/tasks", headers=bearer("bob")).status_code == 200
@@ -46,7 +42,7 @@ def test_calls_counted_without_a_request_share_the_users_count(limited_app):
     with limited_app.app_context():
         assert [count_user_call("alice") for _ in range(5)] == [None] * 5
     client = limited_app.test_client()
-    assert client.get("/api/alice/tasks", headers=bearer("alice")).status_code == 429
+    assert client.get(TASKS, headers=bearer("alice")).status_code == 429
     with limited_app.app_context():
         assert 0 < count_user_call("alice") <= 60  # seconds until the window ends
 
@@ -54,9 +50,9 @@ def test_calls_counted_without_a_request_share_the_users_count(limited_app):
 def test_requests_without_a_valid_token_do_not_use_up_a_users_limit(limited_app):
     client = limited_app.test_client()
     for _ in range(10):
-        assert client.get("/api/alice/tasks").status_code == 401
-        assert client.get("/api/alice/tasks", headers=bearer("mallory")).status_code == 403
-    assert client.get("/api/alice/tasks", headers=bearer("alice")).status_code == 200
+        assert client.get(TASKS).status_code == 401
+        assert client.get(TASKS, headers=bearer("mallory")).status_code == 403
+    assert client.get(TASKS, headers=bearer("alice")).status_code == 200
 
 
 def test_auth_routes_are_limited_per_address(limited_app):
@@ -103,11 +99,11 @@ def test_redis_storage_shares_one_count_between_instances(
     second = make_app(database_url, **settings).test_client()
     statuses = []
     for _ in range(3):
-        statuses.append(first.get("/api/alice/tasks", headers=bearer()).status_code)
-        statuses.append(second.get("/api/alice/tasks", headers=bearer()).status_code)
+        statuses.append(first.get(TASKS, headers=bearer()).status_code)
+        statuses.append(second.get(TASKS, headers=bearer()).status_code)
     assert statuses == [200] * 6
-    assert first.get("/api/alice/tasks", headers=bearer()).status_code == 429
-    assert second.get("/api/alice/tasks", headers=bearer()).status_code == 429
+    assert first.get(TASKS, headers=bearer()).status_code == 429
+    assert second.get(TASKS, headers=bearer()).status_code == 429
     assert any(redis.Redis.from_url(REDIS_URL).scan_iter(f"*{redis_prefix}*"))
 
 
@@ -116,37 +112,28 @@ def test_memory_storage_counts_per_instance(app, database_url, make_app):
     first = make_app(database_url, **settings).test_client()
     second = make_app(database_url, **settings).test_client()
     for _ in range(2):
-        assert first.get("/api/alice/tasks", headers=bearer()).status_code == 200
-    assert first.get("/api/alice/tasks", headers=bearer()).status_code == 429
-    assert second.get("/api/alice/tasks", headers=bearer()).status_code == 200
+        assert first.get(TASKS, headers=bearer()).status_code == 200
+    assert first.get(TASKS, headers=bearer()).status_code == 429
+    assert second.get(TASKS, headers=bearer()).status_code == 200
 
 
-def test_unreachable_redis_does_not_fail_requests(app, database_url, make_app):
-    client = make_app(
-        database_url,
-        RATELIMIT_ENABLED=True,
-        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
-    ).test_client()
-    assert client.get("/api/alice/tasks", headers=bearer()).status_code == 200
+def test_unreachable_redis_does_not_fail_requests(limited_client):
+    client = limited_client(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    assert client.get(TASKS, headers=bearer()).status_code == 200
 
 
-def test_redis_429_says_when_to_retry_and_counters_expire(
-    app, database_url, redis_prefix, make_app
-):
-    client = make_app(
-        database_url,
-        RATELIMIT_ENABLED=True,
+def test_redis_429_says_when_to_retry_and_counters_expire(limited_client, redis_prefix):
+    client = limited_client(
         TASKS_RATE_LIMIT="2 per minute",
         RATELIMIT_STORAGE_URI=REDIS_URL,
         RATELIMIT_KEY_PREFIX=redis_prefix,
-    ).test_client()
-    assert [client.get("/api/alice/tasks", headers=bearer()).status_code for _ in range(2)] == [
+    )
+    assert [client.get(TASKS, headers=bearer()).status_code for _ in range(2)] == [
         200,
         200,
     ]
-    response = client.get("/api/alice/tasks", headers=bearer())
-    assert response.status_code == 429
-    assert response.mimetype == "application/problem+json"
+    response = client.get(TASKS, headers=bearer())
+    assert_problem(response, 429)
     assert 0 < int(response.headers["Retry-After"]) <= 60
     connection = redis.Redis.from_url(REDIS_URL)
     keys = list(connection.scan_iter(f"*{redis_prefix}*"))
@@ -154,31 +141,22 @@ def test_redis_429_says_when_to_retry_and_counters_expire(
     assert 0 < connection.ttl(keys[0]) <= 60  # Redis forgets the count with its window
 
 
-def test_every_limit_of_a_list_is_enforced(app, database_url, make_app):
-    client = make_app(
-        database_url, RATELIMIT_ENABLED=True, TASKS_RATE_LIMIT="100 per hour;3 per minute"
-    ).test_client()
-    statuses = [client.get("/api/alice/tasks", headers=bearer()).status_code for _ in range(4)]
+def test_every_limit_of_a_list_is_enforced(limited_client):
+    client = limited_client(TASKS_RATE_LIMIT="100 per hour;3 per minute")
+    statuses = [client.get(TASKS, headers=bearer()).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
 
 
-def test_limits_hold_in_memory_while_redis_is_unreachable(app, database_url, make_app):
-    client = make_app(
-        database_url,
-        RATELIMIT_ENABLED=True,
-        TASKS_RATE_LIMIT="2 per minute",
-        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
-    ).test_client()
-    statuses = [client.get("/api/alice/tasks", headers=bearer()).status_code for _ in range(3)]
+def test_limits_hold_in_memory_while_redis_is_unreachable(limited_client):
+    client = limited_client(
+        TASKS_RATE_LIMIT="2 per minute", RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0"
+    )
+    statuses = [client.get(TASKS, headers=bearer()).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
 
 
-def test_auth_limit_counts_the_forwarded_address_behind_a_trusted_proxy(
-    app, database_url, make_app
-):
-    client = make_app(
-        database_url, RATELIMIT_ENABLED=True, AUTH_RATE_LIMIT="1 per minute", TRUSTED_PROXIES=1
-    ).test_client()
+def test_auth_limit_counts_the_forwarded_address_behind_a_trusted_proxy(limited_client):
+    client = limited_client(AUTH_RATE_LIMIT="1 per minute", TRUSTED_PROXIES=1)
     body = {"email": "nobody@example.com", "password": "wrong password"}
 
     def login(address):
@@ -188,14 +166,13 @@ def test_auth_limit_counts_the_forwarded_address_behind_a_trusted_proxy(
     assert [login("203.0.113.1"), login("203.0.113.1"), login("203.0.113.2")] == [401, 429, 401]
 
 
-def test_a_new_window_starts_a_new_count(app, database_url, make_app):
-    client = make_app(database_url, RATELIMIT_ENABLED=True, TASKS_RATE_LIMIT="2 per second")
-    client = client.test_client()
+def test_a_new_window_starts_a_new_count(limited_client):
+    client = limited_client(TASKS_RATE_LIMIT="2 per second")
     for _ in range(2):
-        statuses = [client.get("/api/alice/tasks", headers=bearer()).status_code for _ in range(3)]
+        statuses = [client.get(TASKS, headers=bearer()).status_code for _ in range(3)]
         if statuses == [200, 200, 429]:
             break  # else a window ended between two of the requests: once more
     assert statuses == [200, 200, 429]
-    assert client.get("/api/alice/tasks", headers=bearer()).headers["Retry-After"] == "1"
+    assert client.get(TASKS, headers=bearer()).headers["Retry-After"] == "1"
     time.sleep(1.05)
-    assert client.get("/api/alice/tasks", headers=bearer()).status_code == 200
+    assert client.get(TASKS, headers=bearer()).status_code == 200

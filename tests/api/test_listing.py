@@ -1,4 +1,4 @@
-"""Listing (contract 4.1): filters, every sort order, keyset pages, cursors, counts."""
+"""Listing (docs/api.md, Listing): filters, every sort order, keyset pages, cursors, counts."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from sqlalchemy import update
 from taskapi.data.models import PRIORITIES, Task
 from taskapi.extensions import db
 
-from ..helpers import bearer
+from ..helpers import TASKS, assert_problem, bearer
 
-URL = "/api/alice/tasks"
 SORT_KEYS = ["created_at", "updated_at", "title", "due_at", "priority", "remind_at"]
 
 
@@ -42,7 +41,7 @@ def walk(client, url: str, user: str = "alice") -> tuple[list[dict], list]:
 
 def test_first_page_defaults(client, create_task):
     ids = [create_task()["id"] for _ in range(3)]
-    response = client.get(URL, headers=bearer())
+    response = client.get(TASKS, headers=bearer())
     assert [task["id"] for task in response.json] == ids[::-1]
     assert response.headers["X-Total-Count"] == "3"
     assert "Link" not in response.headers
@@ -50,12 +49,12 @@ def test_first_page_defaults(client, create_task):
 
 def test_pages_follow_link_until_the_end(client, create_task):
     ids = [create_task(title=f"t{n}")["id"] for n in range(7)]
-    first = client.get(f"{URL}?limit=3", headers=bearer())
+    first = client.get(f"{TASKS}?limit=3", headers=bearer())
     assert first.headers["X-Total-Count"] == "7"
     link = next_link(first)
     query = parse_qs(urlsplit(link).query)
     assert query["limit"] == ["3"] and query["sort"] == ["-created_at"] and "cursor" in query
-    tasks, sizes = walk(client, f"{URL}?limit=3")
+    tasks, sizes = walk(client, f"{TASKS}?limit=3")
     assert sizes == [3, 3, 1]
     assert [task["id"] for task in tasks] == ids[::-1]
 
@@ -63,7 +62,7 @@ def test_pages_follow_link_until_the_end(client, create_task):
 def test_exact_multiple_of_limit_has_no_empty_last_page(client, create_task):
     for _ in range(4):
         create_task()
-    _tasks, sizes = walk(client, f"{URL}?limit=2")
+    _tasks, sizes = walk(client, f"{TASKS}?limit=2")
     assert sizes == [2, 2]
 
 
@@ -107,15 +106,15 @@ def expected_order(tasks: list[dict], sort: str) -> list[int]:
 @pytest.mark.parametrize("sort", SORT_KEYS + [f"-{key}" for key in SORT_KEYS])
 @pytest.mark.parametrize("limit", [1, 4, 500])
 def test_every_sort_order_walks_each_task_once_in_order(client, tied_tasks, sort, limit):
-    current = {task["id"]: task for task in client.get(URL, headers=bearer()).json}
-    tasks, _sizes = walk(client, f"{URL}?sort={sort}&limit={limit}")
+    current = {task["id"]: task for task in client.get(TASKS, headers=bearer()).json}
+    tasks, _sizes = walk(client, f"{TASKS}?sort={sort}&limit={limit}")
     assert [task["id"] for task in tasks] == expected_order(list(current.values()), sort)
 
 
 def test_priority_sorts_by_rank_not_alphabet(client, create_task):
     for priority in ["normal", "high", "low"]:
         create_task(priority=priority)
-    listed = client.get(f"{URL}?sort=-priority", headers=bearer()).json
+    listed = client.get(f"{TASKS}?sort=-priority", headers=bearer()).json
     assert [task["priority"] for task in listed] == ["high", "normal", "low"]
 
 
@@ -126,7 +125,7 @@ def test_walk_is_stable_while_tasks_come_and_go(client, create_task, sort):
         for n in range(12)
     ]
     doomed = [create_task(title=f"d{n}") for n in range(6)]
-    url, seen, page = f"{URL}?sort={sort}&limit=3", [], 0
+    url, seen, page = f"{TASKS}?sort={sort}&limit=3", [], 0
     while url:
         response = client.get(url, headers=bearer())
         seen += [task["id"] for task in response.json]
@@ -135,7 +134,7 @@ def test_walk_is_stable_while_tasks_come_and_go(client, create_task, sort):
         create_task(title=f"new{page}", due_at="2026-12-01T00:00:00Z")
         if doomed:
             victim = doomed.pop()
-            assert client.delete(f"{URL}/{victim['id']}", headers=bearer()).status_code == 204
+            assert client.delete(f"{TASKS}/{victim['id']}", headers=bearer()).status_code == 204
         page += 1
     assert len(seen) == len(set(seen)), "a task was listed twice"
     assert {task["id"] for task in survivors} <= set(seen)
@@ -154,9 +153,9 @@ def test_status_filters_and_counts(client, create_task):
         "overdue": {late["id"]},
     }
     for status, expected in cases.items():
-        response = client.get(f"{URL}?status={status}&limit=1", headers=bearer())
+        response = client.get(f"{TASKS}?status={status}&limit=1", headers=bearer())
         assert response.headers["X-Total-Count"] == str(len(expected)), status
-        assert {task["id"] for task in walk(client, f"{URL}?status={status}&limit=1")[0]} == (
+        assert {task["id"] for task in walk(client, f"{TASKS}?status={status}&limit=1")[0]} == (
             expected
         )
 
@@ -183,7 +182,7 @@ def test_q_matches_literally_in_title_or_description(client, create_task, needle
         create_task(title=title)
     create_task(title="oat", description="oat milk")
     create_task(title="plain", description="text in description")
-    response = client.get(URL, query_string={"q": needle}, headers=bearer())
+    response = client.get(TASKS, query_string={"q": needle}, headers=bearer())
     assert response.status_code == 200
     found = {
         task["title"] if task["title"] != "oat" else task["description"] for task in response.json
@@ -195,20 +194,20 @@ def test_q_matches_literally_in_title_or_description(client, create_task, needle
 def test_q_folds_case_beyond_ascii(client, create_task):
     create_task(title="ÉCOLE Straße")
     for needle in ("école", "ÉCOLE", "straße", "STRASSE"[:4]):
-        listed = client.get(URL, query_string={"q": needle}, headers=bearer()).json
+        listed = client.get(TASKS, query_string={"q": needle}, headers=bearer()).json
         assert [task["title"] for task in listed] == ["ÉCOLE Straße"], needle
 
 
 def test_q_keeps_other_users_out(client, create_task):
     create_task("bob", title="secret milk")
-    assert client.get(URL, query_string={"q": "milk"}, headers=bearer()).json == []
+    assert client.get(TASKS, query_string={"q": "milk"}, headers=bearer()).json == []
 
 
 def test_q_and_status_carry_over_to_next_page(client, create_task):
     for n in range(5):
         create_task(title=f"match {n}", completed=n % 2 == 0)
     create_task(title="other")
-    tasks, _ = walk(client, f"{URL}?q=match&status=completed&limit=1")
+    tasks, _ = walk(client, f"{TASKS}?q=match&status=completed&limit=1")
     assert sorted(task["title"] for task in tasks) == ["match 0", "match 2", "match 4"]
 
 
@@ -244,27 +243,26 @@ def test_q_and_status_carry_over_to_next_page(client, create_task):
     ],
 )
 def test_bad_parameters_are_400(client, query):
-    response = client.get(f"{URL}?{query}", headers=bearer())
-    assert response.status_code == 400, query
-    assert response.mimetype == "application/problem+json"
+    response = client.get(f"{TASKS}?{query}", headers=bearer())
+    assert_problem(response, 400)
     assert query.split("=")[0] in response.json["errors"]
 
 
 def test_limit_bounds_accepted(client, create_task):
     create_task()
     for limit in (1, 500):
-        assert client.get(f"{URL}?limit={limit}", headers=bearer()).status_code == 200
+        assert client.get(f"{TASKS}?limit={limit}", headers=bearer()).status_code == 200
 
 
 def test_empty_cursor_and_q_mean_none(client, create_task):
     create_task()
-    response = client.get(f"{URL}?cursor=&q=", headers=bearer())
+    response = client.get(f"{TASKS}?cursor=&q=", headers=bearer())
     assert response.status_code == 200
     assert len(response.json) == 1
 
 
 def test_unknown_parameters_are_ignored(client):
-    assert client.get(f"{URL}?_=12345", headers=bearer()).status_code == 200
+    assert client.get(f"{TASKS}?_=12345", headers=bearer()).status_code == 200
 
 
 def first_cursor(client, user="alice", query="limit=1"):
@@ -282,7 +280,7 @@ def test_tampered_cursor_is_400(client, create_task):
         cursor[:-2],
         cursor + "x",
     ):
-        response = client.get(f"{URL}?limit=1&cursor={forged}", headers=bearer())
+        response = client.get(f"{TASKS}?limit=1&cursor={forged}", headers=bearer())
         assert response.status_code == 400
         assert "cursor" in response.json["errors"]
 
@@ -292,7 +290,7 @@ def test_another_users_cursor_is_400(client, create_task):
         create_task("bob", title="bob's")
         create_task("alice")
     bobs_cursor = first_cursor(client, "bob")
-    response = client.get(f"{URL}?limit=1&cursor={bobs_cursor}", headers=bearer())
+    response = client.get(f"{TASKS}?limit=1&cursor={bobs_cursor}", headers=bearer())
     assert response.status_code == 400
     assert "bob's" not in response.get_data(as_text=True)
 
@@ -301,21 +299,21 @@ def test_cursor_from_another_query_is_400(client, create_task):
     for _ in range(3):
         create_task()
     cursor = first_cursor(client, query="limit=1&sort=title")
-    response = client.get(f"{URL}?limit=1&sort=-title&cursor={cursor}", headers=bearer())
+    response = client.get(f"{TASKS}?limit=1&sort=-title&cursor={cursor}", headers=bearer())
     assert response.status_code == 400
-    response = client.get(f"{URL}?limit=1&sort=title&q=x&cursor={cursor}", headers=bearer())
+    response = client.get(f"{TASKS}?limit=1&sort=title&q=x&cursor={cursor}", headers=bearer())
     assert response.status_code == 400
     # The limit may change between pages.
-    response = client.get(f"{URL}?limit=2&sort=title&cursor={cursor}", headers=bearer())
+    response = client.get(f"{TASKS}?limit=2&sort=title&cursor={cursor}", headers=bearer())
     assert response.status_code == 200
 
 
 def test_empty_page_after_a_cursor_still_counts(client, create_task):
     older, newer = create_task(title="older"), create_task(title="newer")
-    first_page = client.get(f"{URL}?limit=1", headers=bearer())
+    first_page = client.get(f"{TASKS}?limit=1", headers=bearer())
     assert [task["id"] for task in first_page.json] == [newer["id"]]
     link = next_link(first_page)
-    assert client.delete(f"{URL}/{older['id']}", headers=bearer()).status_code == 204
+    assert client.delete(f"{TASKS}/{older['id']}", headers=bearer()).status_code == 204
     response = client.get(link.replace("http://localhost", ""), headers=bearer())
     assert response.json == []
     assert response.headers["X-Total-Count"] == "1"

@@ -1,12 +1,10 @@
-"""Planning fields (contract 4.2): due_at with an offset, priority by rank."""
+"""Planning fields (docs/api.md, Tasks): due_at with an offset, priority by rank."""
 
 from __future__ import annotations
 
 import pytest
 
-from ..helpers import bearer
-
-URL = "/api/alice/tasks"
+from ..helpers import TASKS, bearer
 
 
 def test_defaults(create_task):
@@ -27,7 +25,7 @@ def test_defaults(create_task):
 def test_due_at_is_stored_in_utc(client, create_task, sent, stored):
     task = create_task(due_at=sent)
     assert task["due_at"] == stored
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).json["due_at"] == stored
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json["due_at"] == stored
 
 
 @pytest.mark.parametrize(
@@ -44,10 +42,10 @@ def test_due_at_is_stored_in_utc(client, create_task, sent, stored):
     ],
 )
 def test_due_at_without_offset_or_invalid_is_400(client, due_at):
-    response = client.post(URL, json={"title": "x", "due_at": due_at}, headers=bearer())
+    response = client.post(TASKS, json={"title": "x", "due_at": due_at}, headers=bearer())
     assert response.status_code == 400
     assert "due_at" in response.json["errors"]
-    assert client.get(URL, headers=bearer()).json == []
+    assert client.get(TASKS, headers=bearer()).json == []
 
 
 @pytest.mark.parametrize("priority", ["low", "normal", "high"])
@@ -57,14 +55,14 @@ def test_priorities(create_task, priority):
 
 @pytest.mark.parametrize("priority", ["urgent", "HIGH", "", None, 2, ["high"]])
 def test_bad_priority_is_400(client, priority):
-    response = client.post(URL, json={"title": "x", "priority": priority}, headers=bearer())
+    response = client.post(TASKS, json={"title": "x", "priority": priority}, headers=bearer())
     assert response.status_code == 400
     assert "priority" in response.json["errors"]
 
 
 def test_planning_fields_are_writable_and_clearable(client, create_task):
     task = create_task(due_at="2026-12-01T09:30:00Z", priority="high")
-    url = f"{URL}/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     changed = client.patch(url, json={"priority": "low", "due_at": None}, headers=bearer()).json
     assert (changed["priority"], changed["due_at"]) == ("low", None)
     assert changed["title"] == task["title"]
@@ -78,5 +76,5 @@ def test_overdue_lists_only_pending_tasks_past_due(client, create_task):
     create_task(title="past, done", due_at="2020-01-01T00:00:00Z", completed=True)
     create_task(title="future", due_at="2999-01-01T00:00:00Z")
     create_task(title="no due date")
-    listed = client.get(f"{URL}?status=overdue", headers=bearer()).json
+    listed = client.get(f"{TASKS}?status=overdue", headers=bearer()).json
     assert [task["title"] for task in listed] == ["past, open"]

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
+from taskapi.config import generate_vapid_private_key, public_key_of
 from taskapi.data.models import PushSubscription
 from taskapi.extensions import db
-from taskapi.push.vapid import generate_private_key, public_key_of
 
 from ..helpers import FCM_ENDPOINT, bearer, push_subscription
 
@@ -42,7 +42,7 @@ def stored_keys(app, endpoint: str) -> tuple[str, str]:
 
 
 def test_the_key_is_served_without_a_token(database_url, make_app):
-    private_key = generate_private_key()
+    private_key = generate_vapid_private_key()
     client = make_app(database_url, VAPID_PRIVATE_KEY=private_key).test_client()
     response = client.get("/api/push/key")
     assert response.status_code == 200

@@ -1,4 +1,5 @@
-"""Recurring tasks (contract 4.5): rules, zones, next occurrences, and each spawned once."""
+"""Recurring tasks (docs/api.md, Recurring tasks): rules, zones, next occurrences, and
+each spawned once."""
 
 from __future__ import annotations
 
@@ -7,20 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ..helpers import bearer
+from ..helpers import TASKS, bearer
 
-URL = "/api/alice/tasks"
 MONDAY = "2027-01-04T09:00:00Z"
 
 
 def post(client, body):
-    return client.post(URL, json={"title": "repeat"} | body, headers=bearer())
+    return client.post(TASKS, json={"title": "repeat"} | body, headers=bearer())
 
 
 def next_occurrence(client, task: dict, **request) -> dict | None:
     """Complete ``task`` with the toggle (or ``request``); the task its Link names, if any."""
     method = request.pop("method", "patch")
-    path = request.pop("path", f"{URL}/{task['id']}/complete")
+    path = request.pop("path", f"{TASKS}/{task['id']}/complete")
     response = getattr(client, method)(path, headers=bearer(), **request)
     assert response.status_code == 200, response.json
     assert response.json["completed"] is True
@@ -29,7 +29,7 @@ def next_occurrence(client, task: dict, **request) -> dict | None:
         return None
     match = re.fullmatch(r'</api/alice/tasks/(\d+)>; rel="next-occurrence"', link)
     assert match, link
-    found = client.get(f"{URL}/{match.group(1)}", headers=bearer())
+    found = client.get(f"{TASKS}/{match.group(1)}", headers=bearer())
     assert found.status_code == 200
     return found.json
 
@@ -47,7 +47,7 @@ def due_dates(client, create_task, steps: int, **fields) -> list[str]:
 
 
 def all_tasks(client) -> list[dict]:
-    return client.get(f"{URL}?sort=created_at&limit=500", headers=bearer()).json
+    return client.get(f"{TASKS}?sort=created_at&limit=500", headers=bearer()).json
 
 
 # Validation.
@@ -164,24 +164,24 @@ def test_a_recurring_task_needs_due_at(client, create_task):
     assert response.status_code == 400
     assert "due_at" in response.json["errors"]
     plain = create_task()
-    url = f"{URL}/{plain['id']}"
+    url = f"{TASKS}/{plain['id']}"
     response = client.patch(url, json={"recurrence": "FREQ=DAILY"}, headers=bearer())
     assert response.status_code == 400
     assert "due_at" in response.json["errors"]
     recurring = create_task(due_at=MONDAY, recurrence="FREQ=DAILY")
-    url = f"{URL}/{recurring['id']}"
+    url = f"{TASKS}/{recurring['id']}"
     response = client.patch(url, json={"due_at": None}, headers=bearer())
     assert response.status_code == 400
     assert "due_at" in response.json["errors"]
     assert client.get(url, headers=bearer()).json == recurring
-    assert client.get(f"{URL}/{plain['id']}", headers=bearer()).json == plain
+    assert client.get(f"{TASKS}/{plain['id']}", headers=bearer()).json == plain
 
 
 def test_a_write_that_leaves_no_next_occurrence_is_400_and_changes_nothing(client, create_task):
     task = create_task(
         due_at=MONDAY, recurrence="FREQ=DAILY;UNTIL=20270110T090000Z", time_zone="Europe/Berlin"
     )
-    url = f"{URL}/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     for change in (
         {"due_at": "2027-01-10T09:00:00Z"},
         {"recurrence": "FREQ=DAILY;UNTIL=20270104T090000Z"},
@@ -195,7 +195,7 @@ def test_a_write_that_leaves_no_next_occurrence_is_400_and_changes_nothing(clien
     sunday_night = create_task(
         due_at="2027-01-10T23:30:00Z", recurrence="FREQ=WEEKLY;BYDAY=MO;UNTIL=20270112T000000Z"
     )
-    url = f"{URL}/{sunday_night['id']}"
+    url = f"{TASKS}/{sunday_night['id']}"
     response = client.patch(url, json={"time_zone": "Europe/Berlin"}, headers=bearer())
     assert response.status_code == 400
     assert "recurrence" in response.json["errors"]
@@ -234,7 +234,7 @@ def test_series_id_is_read_only_and_null_for_plain_tasks(client, create_task):
 
 def test_a_task_that_stops_recurring_keeps_its_series(client, create_task):
     task = create_task()
-    url = f"{URL}/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     body = {"due_at": MONDAY, "recurrence": "FREQ=DAILY"}
     assert client.patch(url, json=body, headers=bearer()).json["series_id"] == task["id"]
     stopped = client.patch(url, json={"recurrence": None}, headers=bearer()).json
@@ -264,7 +264,7 @@ def test_the_next_occurrence_copies_the_task(client, create_task):
     assert following["series_id"] == task["id"]
     assert following["due_at"] == "2027-01-05T09:00:00Z"
     assert following["remind_at"] == "2027-01-05T08:30:00Z"
-    pending = client.get(f"{URL}?tag=garden&status=pending", headers=bearer()).json
+    pending = client.get(f"{TASKS}?tag=garden&status=pending", headers=bearer()).json
     assert pending == [following]
     assert next_occurrence(client, following)["series_id"] == task["id"]
 
@@ -336,7 +336,7 @@ def test_each_series_follows_rfc_5545(client, create_task, due_at, rule, days):
 def test_count_is_not_restarted_by_editing_a_later_occurrence(client, create_task):
     first = create_task(due_at=MONDAY, recurrence="FREQ=DAILY;COUNT=2")
     second = next_occurrence(client, first)
-    url = f"{URL}/{second['id']}"
+    url = f"{TASKS}/{second['id']}"
     moved = client.patch(url, json={"due_at": "2027-02-01T09:00:00Z"}, headers=bearer())
     assert moved.status_code == 200
     assert next_occurrence(client, moved.json) is None
@@ -383,7 +383,9 @@ def test_remind_at_keeps_its_offset_and_fractions_stay(client, create_task):
 )
 def test_completing_by_put_or_patch_creates_the_next_occurrence(client, create_task, method, body):
     task = create_task(due_at=MONDAY, recurrence="FREQ=DAILY")
-    following = next_occurrence(client, task, method=method, path=f"{URL}/{task['id']}", json=body)
+    following = next_occurrence(
+        client, task, method=method, path=f"{TASKS}/{task['id']}", json=body
+    )
     assert following["due_at"] == "2027-01-05T09:00:00Z"
 
 
@@ -391,7 +393,7 @@ def test_plain_tasks_and_uncompleting_create_nothing(client, create_task):
     plain = create_task(due_at=MONDAY)
     assert next_occurrence(client, plain) is None
     recurring = create_task(due_at=MONDAY, recurrence="FREQ=DAILY", completed=True)
-    url = f"{URL}/{recurring['id']}/complete"
+    url = f"{TASKS}/{recurring['id']}/complete"
     response = client.patch(url, json={"completed": False}, headers=bearer())
     assert (response.status_code, response.headers.get("Link")) == (200, None)
     assert len(all_tasks(client)) == 2
@@ -402,7 +404,7 @@ def test_plain_tasks_and_uncompleting_create_nothing(client, create_task):
 
 def test_complete_uncomplete_complete_spawns_once(client, create_task):
     task = create_task(due_at=MONDAY, recurrence="FREQ=DAILY")
-    url = f"{URL}/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     assert next_occurrence(client, task) is not None
     for _ in range(3):
         client.patch(f"{url}/complete", headers=bearer())  # back to pending
@@ -417,15 +419,15 @@ def test_complete_uncomplete_complete_spawns_once(client, create_task):
 def test_deleting_the_next_occurrence_does_not_let_the_task_spawn_again(client, create_task):
     task = create_task(due_at=MONDAY, recurrence="FREQ=DAILY")
     following = next_occurrence(client, task)
-    assert client.delete(f"{URL}/{following['id']}", headers=bearer()).status_code == 204
-    client.patch(f"{URL}/{task['id']}/complete", headers=bearer())
+    assert client.delete(f"{TASKS}/{following['id']}", headers=bearer()).status_code == 204
+    client.patch(f"{TASKS}/{task['id']}/complete", headers=bearer())
     assert next_occurrence(client, task) is None
     assert [t["id"] for t in all_tasks(client)] == [task["id"]]
 
 
 def test_a_retried_toggle_with_an_idempotency_key_is_answered_once(client, create_task):
     task = create_task(due_at=MONDAY, recurrence="FREQ=DAILY")
-    url = f"{URL}/{task['id']}/complete"
+    url = f"{TASKS}/{task['id']}/complete"
     headers = bearer() | {"Idempotency-Key": "complete-once"}
     first = client.patch(url, headers=headers)
     retries = [client.patch(url, headers=headers) for _ in range(3)]
@@ -435,7 +437,7 @@ def test_a_retried_toggle_with_an_idempotency_key_is_answered_once(client, creat
         assert retry.json == first.json
         assert retry.headers["Link"] == first.headers["Link"]
         assert retry.headers["Idempotent-Replayed"] == "true"
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).json["completed"] is True
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json["completed"] is True
     assert len(all_tasks(client)) == 2
     other = client.patch(url, json={"completed": True}, headers=headers)
     assert other.status_code == 409  # the same key with another body
@@ -448,7 +450,7 @@ def test_concurrent_completions_spawn_once(app, client, create_task):
         task = tasks[n % len(tasks)]
         test_client = app.test_client()
         body = {"completed": True} if n % 2 else None
-        response = test_client.patch(f"{URL}/{task['id']}/complete", json=body, headers=bearer())
+        response = test_client.patch(f"{TASKS}/{task['id']}/complete", json=body, headers=bearer())
         return response.status_code, response.headers.get("Link")
 
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -1,4 +1,4 @@
-"""Request ids and JSON access logs (contract section 6); no secrets in logs."""
+"""Request ids and JSON access logs (docs/operations.md, Logs); no secrets in logs."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from taskapi.data.models import User
 from taskapi.extensions import db
 from taskapi.http.request_log import JSONFormatter
 
-from ..helpers import bearer, make_token
+from ..helpers import TASKS, bearer, make_token
 
 
 def test_every_response_has_a_request_id(client):
-    for response in (client.get("/healthz"), client.get("/nope"), client.get("/api/alice/tasks")):
+    for response in (client.get("/healthz"), client.get("/nope"), client.get(TASKS)):
         assert len(response.headers["X-Request-ID"]) == 32
 
 
@@ -34,16 +34,14 @@ def test_an_odd_client_request_id_is_replaced(client, bad):
 
 
 def test_one_json_access_line_per_request(client, log_records):
-    response = client.post(
-        "/api/alice/tasks", json={"title": "x"}, headers=bearer() | {"X-Request-ID": "req-1"}
-    )
+    response = client.post(TASKS, json={"title": "x"}, headers=bearer() | {"X-Request-ID": "req-1"})
     access = [r for r in log_records if r.name == "taskapi.access"]
     assert len(access) == 1
     line = json.loads(JSONFormatter().format(access[0]))
     assert line["request_id"] == "req-1" == response.headers["X-Request-ID"]
     assert (line["method"], line["path"], line["status"], line["user_id"]) == (
         "POST",
-        "/api/alice/tasks",
+        TASKS,
         201,
         "alice",
     )
@@ -69,11 +67,9 @@ def test_tokens_and_passwords_never_reach_the_logs(app, client, log_records):
         {"Authorization": f"Bearer {forged}"},
         {"Authorization": f"Bearer {issued}"},
     ):
-        client.get("/api/alice/tasks", headers=headers)
-        client.post(
-            "/api/alice/tasks", data="{broken", content_type="application/json", headers=headers
-        )
-        client.get(f"/api/alice/tasks?q={password}", headers=headers)
+        client.get(TASKS, headers=headers)
+        client.post(TASKS, data="{broken", content_type="application/json", headers=headers)
+        client.get(f"{TASKS}?q={password}", headers=headers)
     formatter = JSONFormatter()
     text = "\n".join(formatter.format(record) for record in log_records)
     assert len(log_records) >= 13

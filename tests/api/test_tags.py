@@ -1,4 +1,4 @@
-"""Tags (contract 4.4): on tasks, as a list filter, as a list with counts, renamed, removed."""
+"""Tags (docs/api.md, Tags): on tasks, as a list filter, as a list with counts, renamed, removed."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ from sqlalchemy import select
 from taskapi.data.models import TaskTag, folded
 from taskapi.extensions import db
 
-from ..helpers import bearer
-
-URL = "/api/alice/tasks"
-TAGS = "/api/alice/tags"
+from ..helpers import TAGS, TASKS, assert_problem, bearer
 
 
 def post(client, body, user="alice"):
@@ -22,7 +19,7 @@ def post(client, body, user="alice"):
 
 
 def listed_titles(client, query: str) -> list[str]:
-    response = client.get(f"{URL}?{query}", headers=bearer())
+    response = client.get(f"{TASKS}?{query}", headers=bearer())
     assert response.status_code == 200, response.json
     return [task["title"] for task in response.json]
 
@@ -30,14 +27,14 @@ def listed_titles(client, query: str) -> list[str]:
 def test_tags_default_to_an_empty_list(client, create_task):
     task = create_task()
     assert task["tags"] == []
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).json["tags"] == []
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json["tags"] == []
 
 
 def test_tags_are_trimmed_merged_case_insensitively_and_kept_in_order(client, create_task):
     task = create_task(tags=["  Work ", "home", "WORK", "Straße", "STRASSE", "ünï", "ÜNÏ"])
     assert task["tags"] == ["Work", "home", "Straße", "ünï"]
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).json["tags"] == task["tags"]
-    assert client.get(URL, headers=bearer()).json[0]["tags"] == task["tags"]
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json["tags"] == task["tags"]
+    assert client.get(TASKS, headers=bearer()).json[0]["tags"] == task["tags"]
 
 
 def test_twenty_tags_are_accepted_and_duplicates_do_not_count(create_task):
@@ -75,7 +72,7 @@ def test_bad_tags_are_400_naming_tags_and_store_nothing(client, tags):
     response = post(client, {"title": "x", "tags": tags})
     assert response.status_code == 400, response.json
     assert "tags" in response.json["errors"]
-    assert client.get(URL, headers=bearer()).json == []
+    assert client.get(TASKS, headers=bearer()).json == []
 
 
 def test_every_bad_tag_is_reported_with_its_position(client):
@@ -91,7 +88,7 @@ def test_forty_characters_after_trimming_are_accepted(create_task):
 
 def test_put_and_patch_replace_the_whole_array(client, create_task):
     task = create_task(tags=["a", "b"])
-    url = f"{URL}/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     assert client.patch(url, json={"tags": ["c"]}, headers=bearer()).json["tags"] == ["c"]
     assert client.put(url, json={"title": "kept tags"}, headers=bearer()).json["tags"] == ["c"]
     assert client.put(url, json={"tags": []}, headers=bearer()).json["tags"] == []
@@ -129,7 +126,7 @@ def test_tag_filter_combines_with_status_search_sort_and_pages(client, create_ta
         f"report {n:02d}" for n in range(12) if n % 2 and n % 3 != 0 and n % 4
     ]  # pending, "report", tagged work
     query = "tag=work&status=pending&q=report&sort=title&limit=2"
-    titles, url = [], f"{URL}?{query}"
+    titles, url = [], f"{TASKS}?{query}"
     while url:
         response = client.get(url, headers=bearer())
         assert response.status_code == 200, response.json
@@ -145,11 +142,11 @@ def test_tag_filter_combines_with_status_search_sort_and_pages(client, create_ta
 def test_a_cursor_is_bound_to_its_tag_filter(client, create_task):
     for _ in range(3):
         create_task(tags=["a", "b"])
-    link = client.get(f"{URL}?tag=a&limit=1", headers=bearer()).headers["Link"]
+    link = client.get(f"{TASKS}?tag=a&limit=1", headers=bearer()).headers["Link"]
     cursor = link[link.index("cursor=") + 7 : link.index(">")]
-    same_filter = client.get(f"{URL}?tag=A&limit=1&cursor={cursor}", headers=bearer())
+    same_filter = client.get(f"{TASKS}?tag=A&limit=1&cursor={cursor}", headers=bearer())
     assert same_filter.status_code == 200
-    other_filter = client.get(f"{URL}?tag=b&limit=1&cursor={cursor}", headers=bearer())
+    other_filter = client.get(f"{TASKS}?tag=b&limit=1&cursor={cursor}", headers=bearer())
     assert other_filter.status_code == 400
     assert "cursor" in other_filter.json["errors"]
 
@@ -158,7 +155,7 @@ def test_a_cursor_is_bound_to_its_tag_filter(client, create_task):
     "value", ["a,,b", ",", "x" * 41, "tab%09x", "nul%00", ",".join(f"t{n}" for n in range(21))]
 )
 def test_bad_tag_filter_is_400(client, value):
-    response = client.get(f"{URL}?tag={value}", headers=bearer())
+    response = client.get(f"{TASKS}?tag={value}", headers=bearer())
     assert response.status_code == 400
     assert "tag" in response.json["errors"]
 
@@ -181,7 +178,7 @@ def test_tag_list_counts_and_sorts_case_insensitively(client, create_task):
 def test_deleting_a_task_removes_its_tags_from_the_list(client, create_task):
     task = create_task(tags=["gone"])
     create_task(tags=["kept"])
-    client.delete(f"{URL}/{task['id']}", headers=bearer())
+    client.delete(f"{TASKS}/{task['id']}", headers=bearer())
     assert client.get(TAGS, headers=bearer()).json == [{"name": "kept", "count": 1}]
 
 
@@ -193,11 +190,11 @@ def test_rename_changes_every_task_and_its_etag(client, create_task):
     assert response.status_code == 200
     assert response.json == {"name": "job", "count": 2}
     for task, tags in ((first, ["a", "job", "b"]), (second, ["job"])):
-        now = client.get(f"{URL}/{task['id']}", headers=bearer())
+        now = client.get(f"{TASKS}/{task['id']}", headers=bearer())
         assert now.json["tags"] == tags
         assert now.headers["ETag"] != f'"{task["id"]}.1"'
         assert now.json["updated_at"] > task["updated_at"]
-    untouched = client.get(f"{URL}/{other['id']}", headers=bearer())
+    untouched = client.get(f"{TASKS}/{other['id']}", headers=bearer())
     assert untouched.json == other
     assert untouched.headers["ETag"] == f'"{other["id"]}.1"'
     assert listed_titles(client, "tag=work") == []
@@ -209,8 +206,8 @@ def test_rename_merges_where_a_task_has_both(client, create_task):
     house_only = create_task(tags=["house"])
     response = client.patch(f"{TAGS}/house", json={"name": "Home"}, headers=bearer())
     assert response.json == {"name": "Home", "count": 2}
-    assert client.get(f"{URL}/{both['id']}", headers=bearer()).json["tags"] == ["x", "Home", "y"]
-    assert client.get(f"{URL}/{house_only['id']}", headers=bearer()).json["tags"] == ["Home"]
+    assert client.get(f"{TASKS}/{both['id']}", headers=bearer()).json["tags"] == ["x", "Home", "y"]
+    assert client.get(f"{TASKS}/{house_only['id']}", headers=bearer()).json["tags"] == ["Home"]
     assert {"name": "Home", "count": 2} in client.get(TAGS, headers=bearer()).json
 
 
@@ -220,7 +217,7 @@ def test_rename_into_a_tag_spelled_otherwise_spells_it_as_asked_everywhere(clien
     response = client.patch(f"{TAGS}/old", json={"name": "new"}, headers=bearer())
     assert response.json == {"name": "new", "count": 2}
     for task in (spelled_otherwise, renamed):
-        assert client.get(f"{URL}/{task['id']}", headers=bearer()).json["tags"] == ["new"]
+        assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json["tags"] == ["new"]
     assert client.patch(f"{TAGS}/old", json={"name": "x"}, headers=bearer()).status_code == 404
 
 
@@ -228,10 +225,10 @@ def test_rename_to_another_spelling_of_the_same_name(client, create_task):
     task = create_task(tags=["work"])
     response = client.patch(f"{TAGS}/work", json={"name": "Work"}, headers=bearer())
     assert response.json == {"name": "Work", "count": 1}
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).json["tags"] == ["Work"]
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json["tags"] == ["Work"]
     same = client.patch(f"{TAGS}/work", json={"name": "Work"}, headers=bearer())
     assert same.status_code == 200
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).headers["ETag"] == (
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).headers["ETag"] == (
         f'"{task["id"]}.2"'  # written once: the second rename changed nothing
     )
 
@@ -242,8 +239,8 @@ def test_delete_removes_the_tag_from_every_task(client, create_task):
     response = client.delete(f"{TAGS}/OLD", headers=bearer())
     assert response.status_code == 204
     assert response.data == b""
-    assert client.get(f"{URL}/{first['id']}", headers=bearer()).json["tags"] == ["a"]
-    second_now = client.get(f"{URL}/{second['id']}", headers=bearer())
+    assert client.get(f"{TASKS}/{first['id']}", headers=bearer()).json["tags"] == ["a"]
+    second_now = client.get(f"{TASKS}/{second['id']}", headers=bearer())
     assert second_now.json["tags"] == []
     assert second_now.headers["ETag"] == f'"{second["id"]}.2"'
     assert client.get(TAGS, headers=bearer()).json == [{"name": "a", "count": 1}]
@@ -258,7 +255,7 @@ def test_names_in_the_url_are_percent_encoded(client, create_task, tag):
     url = f"{TAGS}/{quote(tag.upper(), safe='')}"
     response = client.patch(url, json={"name": "renamed"}, headers=bearer())
     assert response.status_code == 200, response.json
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).json["tags"] == ["renamed"]
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json["tags"] == ["renamed"]
     assert client.delete(f"{TAGS}/renamed", headers=bearer()).status_code == 204
 
 
@@ -269,8 +266,7 @@ def test_unknown_tags_are_404(client, create_task, name):
         client.patch(f"{TAGS}/{name}", json={"name": "new"}, headers=bearer()),
         client.delete(f"{TAGS}/{name}", headers=bearer()),
     ):
-        assert response.status_code == 404
-        assert response.mimetype == "application/problem+json"
+        assert_problem(response, 404)
     assert client.get(TAGS, headers=bearer()).json == [{"name": "known", "count": 1}]
 
 
@@ -283,7 +279,7 @@ def test_bad_rename_bodies_are_400(client, create_task, body):
     response = client.patch(f"{TAGS}/work", json=body, headers=bearer())
     assert response.status_code == 400
     assert response.json["errors"]
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).json == task
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json == task
 
 
 def test_another_users_tags_are_never_touched(client, create_task):
@@ -292,7 +288,7 @@ def test_another_users_tags_are_never_touched(client, create_task):
     assert client.patch(f"{TAGS}/work", json={"name": "x"}, headers=bearer()).status_code == 404
     assert client.delete(f"{TAGS}/work", headers=bearer()).status_code == 404
     assert client.get(f"/api/bob/tasks/{bobs['id']}", headers=bearer("bob")).json == bobs
-    assert client.get(URL + "?tag=work", headers=bearer()).json == []
+    assert client.get(TASKS + "?tag=work", headers=bearer()).json == []
 
 
 def test_concurrent_renames_and_task_writes_keep_the_tag_index_true(app, client, create_task):
@@ -308,12 +304,12 @@ def test_concurrent_renames_and_task_writes_keep_the_tag_index_true(app, client,
             return test_client.delete(f"{TAGS}/c", headers=bearer())
         task = tasks[n % len(tasks)]
         tags = [["a"], ["b", "c"], ["C", "a", "b"], []][n % 4 - 2 + (n // 8) % 3]
-        return test_client.patch(f"{URL}/{task['id']}", json={"tags": tags}, headers=bearer())
+        return test_client.patch(f"{TASKS}/{task['id']}", json={"tags": tags}, headers=bearer())
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         statuses = {response.status_code for response in pool.map(work, range(96))}
     assert statuses <= {200, 204, 404}, statuses
-    listed = client.get(f"{URL}?limit=500", headers=bearer()).json
+    listed = client.get(f"{TASKS}?limit=500", headers=bearer()).json
     with app.app_context():
         rows = db.session.execute(select(TaskTag.task_id, TaskTag.name)).all()
     assert sorted(rows) == sorted((task["id"], tag) for task in listed for tag in task["tags"])

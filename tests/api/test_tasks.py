@@ -1,12 +1,10 @@
-"""The task endpoints' happy paths and their status codes (contract section 4)."""
+"""The task endpoints' happy paths and their status codes (docs/api.md, Tasks)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from ..helpers import bearer
-
-PROBLEM = "application/problem+json"
+from ..helpers import TASKS, assert_problem, bearer
 
 
 def parse_time(value: str) -> datetime:
@@ -20,11 +18,11 @@ def test_crud_round_trip(client):
     headers = bearer("alice")
 
     created = client.post(
-        "/api/alice/tasks", json={"title": "  Buy milk  ", "description": "2 l"}, headers=headers
+        TASKS, json={"title": "  Buy milk  ", "description": "2 l"}, headers=headers
     )
     assert created.status_code == 201
     task = created.json
-    assert created.headers["Location"] == f"/api/alice/tasks/{task['id']}"
+    assert created.headers["Location"] == f"{TASKS}/{task['id']}"
     assert task["title"] == "Buy milk"
     assert task["description"] == "2 l"
     assert task["completed"] is False
@@ -35,7 +33,7 @@ def test_crud_round_trip(client):
     assert fetched.status_code == 200
     assert fetched.json == task
 
-    listed = client.get("/api/alice/tasks", headers=headers)
+    listed = client.get(TASKS, headers=headers)
     assert listed.status_code == 200
     assert listed.json == [task]
 
@@ -57,30 +55,30 @@ def test_crud_round_trip(client):
     assert deleted.data == b""
     assert "Content-Type" not in deleted.headers
     assert client.get(created.headers["Location"], headers=headers).status_code == 404
-    assert client.get("/api/alice/tasks", headers=headers).json == []
+    assert client.get(TASKS, headers=headers).json == []
 
 
 def test_create_defaults(client):
-    task = client.post("/api/alice/tasks", json={"title": "x"}, headers=bearer()).json
+    task = client.post(TASKS, json={"title": "x"}, headers=bearer()).json
     assert task["description"] is None
     assert task["completed"] is False
 
 
 def test_create_with_every_field(client):
     body = {"title": "x", "description": None, "completed": True}
-    task = client.post("/api/alice/tasks", json=body, headers=bearer()).json
+    task = client.post(TASKS, json=body, headers=bearer()).json
     assert (task["description"], task["completed"]) == (None, True)
 
 
 def test_list_is_newest_first(client, create_task):
     ids = [create_task(title=f"task {n}")["id"] for n in range(5)]
-    listed = client.get("/api/alice/tasks", headers=bearer()).json
+    listed = client.get(TASKS, headers=bearer()).json
     assert [task["id"] for task in listed] == ids[::-1]
 
 
 def test_patch_updates_only_sent_fields(client, create_task):
     task = create_task(title="Keep", description="keep me too")
-    url = f"/api/alice/tasks/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     patched = client.patch(url, json={"completed": True}, headers=bearer())
     assert patched.status_code == 200
     assert patched.json["title"] == "Keep"
@@ -94,18 +92,18 @@ def test_patch_updates_only_sent_fields(client, create_task):
 def test_put_with_all_fields(client, create_task):
     task = create_task()
     body = {"title": "New", "description": "New text", "completed": True}
-    updated = client.put(f"/api/alice/tasks/{task['id']}", json=body, headers=bearer()).json
+    updated = client.put(f"{TASKS}/{task['id']}", json=body, headers=bearer()).json
     assert {key: updated[key] for key in body} == body
 
 
 def test_complete_toggles_back_and_forth(client, create_task):
-    url = f"/api/alice/tasks/{create_task()['id']}/complete"
+    url = f"{TASKS}/{create_task()['id']}/complete"
     assert client.patch(url, headers=bearer()).json["completed"] is True
     assert client.patch(url, headers=bearer()).json["completed"] is False
 
 
 def test_complete_sets_value_from_body(client, create_task):
-    url = f"/api/alice/tasks/{create_task()['id']}/complete"
+    url = f"{TASKS}/{create_task()['id']}/complete"
     for _ in range(2):  # setting is idempotent, unlike toggling
         response = client.patch(url, json={"completed": True}, headers=bearer())
         assert response.status_code == 200
@@ -114,7 +112,7 @@ def test_complete_sets_value_from_body(client, create_task):
 
 
 def test_complete_rejects_bad_body(client, create_task):
-    url = f"/api/alice/tasks/{create_task()['id']}/complete"
+    url = f"{TASKS}/{create_task()['id']}/complete"
     for body in ({"completed": "yes"}, {}, {"completed": True, "title": "x"}):
         response = client.patch(url, json=body, headers=bearer())
         assert response.status_code == 400, body
@@ -122,11 +120,10 @@ def test_complete_rejects_bad_body(client, create_task):
 
 
 def test_second_delete_is_404(client, create_task):
-    url = f"/api/alice/tasks/{create_task()['id']}"
+    url = f"{TASKS}/{create_task()['id']}"
     assert client.delete(url, headers=bearer()).status_code == 204
     response = client.delete(url, headers=bearer())
-    assert response.status_code == 404
-    assert response.mimetype == PROBLEM
+    assert_problem(response, 404)
 
 
 def test_missing_task_is_404_for_every_method(client):
@@ -141,10 +138,9 @@ def test_missing_task_is_404_for_every_method(client):
 
 def test_task_ids_that_cannot_exist_are_404(client):
     for task_id in ["0", "-1", "2147483648", "9" * 40, "abc", "1.5", "1e3", "%00"]:
-        response = client.get(f"/api/alice/tasks/{task_id}", headers=bearer())
-        assert response.status_code == 404, task_id
-        assert response.mimetype == PROBLEM
-        response = client.delete(f"/api/alice/tasks/{task_id}", headers=bearer())
+        response = client.get(f"{TASKS}/{task_id}", headers=bearer())
+        assert_problem(response, 404)
+        response = client.delete(f"{TASKS}/{task_id}", headers=bearer())
         assert response.status_code == 404, task_id
 
 

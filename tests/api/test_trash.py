@@ -1,4 +1,5 @@
-"""The trash (contract 4.7): delete, list, restore, erase, empty, clear completed, retention."""
+"""The trash (docs/api.md, Trash): delete, list, restore, erase, empty, clear completed,
+retention."""
 
 from __future__ import annotations
 
@@ -10,13 +11,10 @@ from sqlalchemy import text
 from taskapi.data.models import utcnow
 from taskapi.extensions import db
 
-from ..helpers import bearer
-
-URL = "/api/alice/tasks"
-TRASH = "/api/alice/trash"
+from ..helpers import TAGS, TASKS, TRASH, bearer
 
 
-def listed(client, url: str = URL, user: str = "alice") -> list[dict]:
+def listed(client, url: str = TASKS, user: str = "alice") -> list[dict]:
     response = client.get(url, headers=bearer(user))
     assert response.status_code == 200, response.json
     return response.json
@@ -36,15 +34,15 @@ def test_a_deleted_task_is_gone_everywhere_but_the_trash(client, create_task):
     task = create_task(title="trashed", tags=["work", "home"])
     assert trash(client, task["id"]).status_code == 204
 
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).status_code == 404
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).status_code == 404
     assert trash(client, task["id"]).status_code == 404  # a second DELETE
-    response = client.get(URL, headers=bearer())
+    response = client.get(TASKS, headers=bearer())
     assert [t["id"] for t in response.json] == [kept["id"]]
     assert response.headers["X-Total-Count"] == "1"
-    assert listed(client, f"{URL}?tag=home") == []
-    assert client.get(f"{URL}?tag=home", headers=bearer()).headers["X-Total-Count"] == "0"
-    assert listed(client, f"{URL}?q=trashed") == []
-    assert listed(client, "/api/alice/tags") == [{"name": "work", "count": 1}]
+    assert listed(client, f"{TASKS}?tag=home") == []
+    assert client.get(f"{TASKS}?tag=home", headers=bearer()).headers["X-Total-Count"] == "0"
+    assert listed(client, f"{TASKS}?q=trashed") == []
+    assert listed(client, TAGS) == [{"name": "work", "count": 1}]
 
     (in_trash,) = listed(client, TRASH)
     assert in_trash["id"] == task["id"]
@@ -56,32 +54,33 @@ def test_a_deleted_task_is_gone_everywhere_but_the_trash(client, create_task):
 
 def test_writes_to_a_trashed_task_are_404_even_with_its_last_etag(client, create_task):
     task = create_task()
-    etag = client.get(f"{URL}/{task['id']}", headers=bearer()).headers["ETag"]
+    etag = client.get(f"{TASKS}/{task['id']}", headers=bearer()).headers["ETag"]
     trash(client, task["id"])
     match = bearer() | {"If-Match": etag}
     assert (
-        client.patch(f"{URL}/{task['id']}", json={"title": "x"}, headers=match).status_code == 404
+        client.patch(f"{TASKS}/{task['id']}", json={"title": "x"}, headers=match).status_code == 404
     )
     assert (
-        client.put(f"{URL}/{task['id']}", json={"title": "x"}, headers=bearer()).status_code == 404
+        client.put(f"{TASKS}/{task['id']}", json={"title": "x"}, headers=bearer()).status_code
+        == 404
     )
-    assert client.patch(f"{URL}/{task['id']}/complete", headers=match).status_code == 404
-    assert client.get(f"{URL}/{task['id']}", headers=match).status_code == 404
+    assert client.patch(f"{TASKS}/{task['id']}/complete", headers=match).status_code == 404
+    assert client.get(f"{TASKS}/{task['id']}", headers=match).status_code == 404
     assert listed(client, TRASH)[0]["title"] == "A task"
 
 
 def test_delete_with_a_stale_if_match_is_412_and_keeps_the_task(client, create_task):
     task = create_task()
-    stale = client.get(f"{URL}/{task['id']}", headers=bearer()).headers["ETag"]
-    client.patch(f"{URL}/{task['id']}", json={"title": "edited"}, headers=bearer())
+    stale = client.get(f"{TASKS}/{task['id']}", headers=bearer()).headers["ETag"]
+    client.patch(f"{TASKS}/{task['id']}", json={"title": "edited"}, headers=bearer())
     assert trash(client, task["id"], **{"If-Match": stale}).status_code == 412
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).status_code == 200
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).status_code == 200
     assert listed(client, TRASH) == []
 
 
 def test_restore_brings_the_task_back_with_a_new_etag(client, create_task):
     task = create_task(tags=["work"])
-    before = client.get(f"{URL}/{task['id']}", headers=bearer()).headers["ETag"]
+    before = client.get(f"{TASKS}/{task['id']}", headers=bearer()).headers["ETag"]
     trash(client, task["id"])
 
     restored = client.post(f"{TRASH}/{task['id']}/restore", headers=bearer())
@@ -91,17 +90,17 @@ def test_restore_brings_the_task_back_with_a_new_etag(client, create_task):
     assert "deleted_at" not in restored.json
     assert restored.headers["ETag"] != before
     assert (
-        client.get(f"{URL}/{task['id']}", headers=bearer()).headers["ETag"]
+        client.get(f"{TASKS}/{task['id']}", headers=bearer()).headers["ETag"]
         == (restored.headers["ETag"])
     )
     assert [t["id"] for t in listed(client)] == [task["id"]]
-    assert listed(client, "/api/alice/tags") == [{"name": "work", "count": 1}]
+    assert listed(client, TAGS) == [{"name": "work", "count": 1}]
     assert listed(client, TRASH) == []
     # The ETag from before the trash names no current version.
     stale = bearer() | {"If-Match": before}
-    assert client.patch(f"{URL}/{task['id']}", json={"title": "x"}, headers=stale).status_code == (
-        412
-    )
+    assert client.patch(
+        f"{TASKS}/{task['id']}", json={"title": "x"}, headers=stale
+    ).status_code == (412)
     assert client.post(f"{TRASH}/{task['id']}/restore", headers=bearer()).status_code == 404
 
 
@@ -112,17 +111,17 @@ def test_restore_and_erase_only_touch_tasks_in_the_callers_trash(client, create_
     for task_id in (live["id"], bobs["id"], 999_999, 2**31):
         assert client.post(f"{TRASH}/{task_id}/restore", headers=bearer()).status_code == 404
         assert client.delete(f"{TRASH}/{task_id}", headers=bearer()).status_code == 404
-    assert client.get(f"{URL}/{live['id']}", headers=bearer()).status_code == 200
+    assert client.get(f"{TASKS}/{live['id']}", headers=bearer()).status_code == 200
     assert [t["id"] for t in listed(client, "/api/bob/trash", user="bob")] == [bobs["id"]]
 
 
 def test_a_trashed_recurring_task_spawns_nothing(client, create_task):
     task = create_task(due_at="2027-01-04T09:00:00Z", recurrence="FREQ=DAILY")
     trash(client, task["id"])
-    assert client.patch(f"{URL}/{task['id']}/complete", headers=bearer()).status_code == 404
+    assert client.patch(f"{TASKS}/{task['id']}/complete", headers=bearer()).status_code == 404
     assert listed(client) == []
     client.post(f"{TRASH}/{task['id']}/restore", headers=bearer())
-    done = client.patch(f"{URL}/{task['id']}/complete", headers=bearer())
+    done = client.patch(f"{TASKS}/{task['id']}/complete", headers=bearer())
     assert "next-occurrence" in done.headers["Link"]
     assert len(listed(client)) == 2
 
@@ -155,14 +154,14 @@ def test_clear_completed_moves_only_completed_tasks_to_the_trash(client, create_
     done = [create_task(title=f"done {n}", completed=True, tags=["x"]) for n in range(2)]
     pending = create_task(title="pending", tags=["x"])
     bobs = create_task(user_id="bob", completed=True)
-    response = client.delete(f"{URL}?status=completed", headers=bearer())
+    response = client.delete(f"{TASKS}?status=completed", headers=bearer())
     assert response.status_code == 200
     assert response.json == {"deleted": 2}
     assert [t["id"] for t in listed(client)] == [pending["id"]]
     assert {t["id"] for t in listed(client, TRASH)} == {t["id"] for t in done}
-    assert listed(client, "/api/alice/tags") == [{"name": "x", "count": 1}]
+    assert listed(client, TAGS) == [{"name": "x", "count": 1}]
     assert listed(client, "/api/bob/tasks", user="bob")[0]["id"] == bobs["id"]
-    assert client.delete(f"{URL}?status=completed", headers=bearer()).json == {"deleted": 0}
+    assert client.delete(f"{TASKS}?status=completed", headers=bearer()).json == {"deleted": 0}
 
 
 @pytest.mark.parametrize("query", ["", "?status=all", "?status=pending", "?status=", "?q=x"])
@@ -171,7 +170,7 @@ def test_bulk_delete_without_status_completed_is_400_and_deletes_nothing(
 ):
     create_task(completed=True)
     create_task()
-    response = client.delete(f"{URL}{query}", headers=bearer())
+    response = client.delete(f"{TASKS}{query}", headers=bearer())
     assert response.status_code == 400
     assert "status" in response.json["errors"]
     assert len(listed(client)) == 2
@@ -205,7 +204,7 @@ def test_bad_trash_parameters_are_400(client, query):
 def test_a_list_cursor_is_no_trash_cursor(client, create_task):
     for _ in range(3):
         create_task()
-    link = next_link(client.get(f"{URL}?limit=1", headers=bearer()))
+    link = next_link(client.get(f"{TASKS}?limit=1", headers=bearer()))
     cursor = link.split("cursor=")[1].split("&")[0]
     response = client.get(f"{TRASH}?cursor={cursor}", headers=bearer())
     assert response.status_code == 400
@@ -256,13 +255,13 @@ def test_the_retention_is_configurable(make_app, database_url, create_task, clie
 
 def test_an_idempotent_retry_of_a_create_whose_task_was_trashed_is_404(client):
     headers = bearer() | {"Idempotency-Key": "create-1"}
-    created = client.post(URL, json={"title": "once"}, headers=headers)
+    created = client.post(TASKS, json={"title": "once"}, headers=headers)
     trash(client, created.json["id"])
-    retry = client.post(URL, json={"title": "once"}, headers=headers)
+    retry = client.post(TASKS, json={"title": "once"}, headers=headers)
     assert retry.status_code == 404
     assert listed(client) == []
     client.post(f"{TRASH}/{created.json['id']}/restore", headers=bearer())
-    again = client.post(URL, json={"title": "once"}, headers=headers)
+    again = client.post(TASKS, json={"title": "once"}, headers=headers)
     assert (again.status_code, again.json["id"]) == (201, created.json["id"])
     assert len(listed(client)) == 1
 
@@ -273,10 +272,10 @@ def test_renaming_a_tag_leaves_trashed_tasks_alone(client, create_task):
     trash(client, trashed["id"])
     renamed = client.patch("/api/alice/tags/work", json={"name": "job"}, headers=bearer())
     assert renamed.json == {"name": "job", "count": 1}
-    assert client.get(f"{URL}/{live['id']}", headers=bearer()).json["tags"] == ["job"]
+    assert client.get(f"{TASKS}/{live['id']}", headers=bearer()).json["tags"] == ["job"]
     restored = client.post(f"{TRASH}/{trashed['id']}/restore", headers=bearer()).json
     assert restored["tags"] == ["work"]
-    assert listed(client, "/api/alice/tags") == [
+    assert listed(client, TAGS) == [
         {"name": "job", "count": 1},
         {"name": "work", "count": 1},
     ]

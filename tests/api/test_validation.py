@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from ..helpers import bearer
-
-URL = "/api/alice/tasks"
+from ..helpers import TASKS, assert_problem, bearer
 
 
 def post(client, body=None, **kwargs):
     kwargs.setdefault("headers", bearer())
     if body is not None:
         kwargs["json"] = body
-    return client.post(URL, **kwargs)
+    return client.post(TASKS, **kwargs)
 
 
 def assert_field_error(response, field: str, status: int = 400):
-    assert response.status_code == status, response.json
-    assert response.mimetype == "application/problem+json"
-    assert response.json["status"] == status
-    assert field in response.json["errors"], response.json
+    assert field in assert_problem(response, status)["errors"], response.json
 
 
 def assert_nothing_stored(client):
-    assert client.get(URL, headers=bearer()).json == []
+    assert client.get(TASKS, headers=bearer()).json == []
 
 
 @pytest.mark.parametrize("length", [1, 200])
@@ -124,8 +119,7 @@ def test_every_bad_field_is_named(client):
 )
 def test_malformed_json(client, data):
     response = post(client, data=data, content_type="application/json", headers=bearer())
-    assert response.status_code == 400
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 400)
     assert_nothing_stored(client)
 
 
@@ -142,8 +136,7 @@ def test_non_object_json(client, data):
 def test_wrong_content_type_is_415(client, content_type):
     kwargs = {"content_type": content_type} if content_type else {}
     response = post(client, data=b'{"title": "x"}', headers=bearer(), **kwargs)
-    assert response.status_code == 415
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 415)
     assert_nothing_stored(client)
 
 
@@ -155,14 +148,13 @@ def test_json_with_charset_is_accepted(client):
 def test_oversized_body_is_413(client):
     body = b'{"title": "' + b"x" * (1024 * 1024) + b'"}'
     response = post(client, data=body, content_type="application/json", headers=bearer())
-    assert response.status_code == 413
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 413)
     assert_nothing_stored(client)
 
 
 def test_update_needs_a_field(client, create_task):
     task = create_task()
-    response = client.patch(f"{URL}/{task['id']}", json={}, headers=bearer())
+    response = client.patch(f"{TASKS}/{task['id']}", json={}, headers=bearer())
     assert_field_error(response, "_schema")
 
 
@@ -182,14 +174,14 @@ def test_update_needs_a_field(client, create_task):
 )
 def test_bad_updates_change_nothing(client, create_task, method, body):
     task = create_task(title="Original", description="Kept")
-    response = getattr(client, method)(f"{URL}/{task['id']}", json=body, headers=bearer())
+    response = getattr(client, method)(f"{TASKS}/{task['id']}", json=body, headers=bearer())
     assert response.status_code == 400
-    assert client.get(f"{URL}/{task['id']}", headers=bearer()).json == task
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json == task
 
 
 def test_update_wrong_content_type_is_415(client, create_task):
     task = create_task()
-    response = client.put(f"{URL}/{task['id']}", data="title=x", headers=bearer())
+    response = client.put(f"{TASKS}/{task['id']}", data="title=x", headers=bearer())
     assert response.status_code == 415
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from harness.pgbouncer import pgbouncer
 
-from ..helpers import TEST_DATABASE_URL, bearer
+from ..helpers import TEST_DATABASE_URL, assert_problem, bearer
 
 # Parameters PgBouncer itself sets on a server connection to match each
 # client's startup packet (its tracked parameters); anything else is the app's.
@@ -135,8 +135,7 @@ def test_a_full_pgbouncer_pool_is_a_prompt_503_then_service_resumes(pooled_app):
         waited = time.monotonic() - started
         connection.rollback()
     other.dispose()
-    assert response.status_code == 503
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 503)
     assert int(response.headers["Retry-After"]) > 0
     assert QUEUE_WAIT <= waited < QUEUE_WAIT + 3
     assert client.get(url, headers=bearer("queued")).status_code == 200

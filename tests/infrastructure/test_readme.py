@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.gunicorn import gunicorn
+from harness.gunicorn import call, gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -19,30 +19,37 @@ DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 MARKER = (
     "<!-- walk-through: tests/infrastructure/test_readme.py runs the next block, top to bottom -->"
 )
-FIRST_LINE = "API=http://127.0.0.1:8000"
+API_LINE = "API=http://127.0.0.1:8000"
 
 
 def walk_through() -> str:
-    """The fenced sh block right after the marker, its first line setting API."""
+    """The fenced sh block right after the marker: one subshell that stops at the
+    first failure, its second line setting API."""
     text = README.read_text()
     assert text.count(MARKER) == 1, "the walk-through marker is missing or doubled"
     match = re.match(r"\s*```sh\n(.*?)\n```", text.split(MARKER, 1)[1], re.S)
     assert match, "no ```sh block right after the walk-through marker"
     script = match.group(1)
-    assert script.splitlines()[0] == FIRST_LINE
+    lines = script.splitlines()
+    assert (lines[0], lines[1], lines[-1]) == ("( set -e", API_LINE, ")")
     return script
 
 
-def run_walk_through(base: str) -> str:
-    script = walk_through().replace(FIRST_LINE, f"API={base}", 1)
-    # What a careful human would notice: any failing command stops the run.
-    result = subprocess.run(
-        ["bash", "-c", "set -euo pipefail\n" + script],
+def paste_walk_through(base: str, strict: bool = True) -> subprocess.CompletedProcess:
+    """The walk-through against ``base``, pasted into bash; ``strict`` adds what a
+    careful human would notice: an unset variable or a failing pipe stops it too."""
+    script = walk_through().replace(API_LINE, f"API={base}", 1)
+    return subprocess.run(
+        ["bash", "-c", ("set -euo pipefail\n" if strict else "") + script],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def run_walk_through(base: str) -> str:
+    result = paste_walk_through(base)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -90,6 +97,19 @@ def test_walk_through_can_be_pasted_again(server):
     assert '"status": 409' in out
     final = json.loads(out.rstrip().splitlines()[-1])
     assert [task["title"] for task in final] == ["Call mum", "Call mum", "Pay rent", "Pay rent"]
+
+
+def test_walk_through_stops_loudly_when_the_login_gives_no_token(server):
+    """Pasted as it is, with the account's password another than the README's (a
+    429 at login is the same): no /api//tasks calls after it, and a message why."""
+    account = {"email": "ada@example.com", "name": "Ada", "password": "another horse"}
+    assert call(f"{server}/api/auth/register", "POST", account)[0] == 201
+    result = paste_walk_through(server, strict=False)
+    assert result.returncode == 1
+    assert '"status": 409' in result.stdout  # the register ran, and nothing after the login
+    assert "HTTP/1.1" not in result.stdout
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("No token: the login answered {") and '"status": 401' in line
 
 
 def test_walk_through_never_overwrites_the_shells_user_variable():

@@ -24,13 +24,13 @@ from harness.dispatchers import dispatcher_environment, dispatchers
 from harness.gunicorn import ROOT
 from harness.pgbouncer import pgbouncer
 from harness.push_service import Answer, PushService
+from taskapi.config import generate_vapid_private_key, public_key_of
 from taskapi.data.models import PushDelivery
 from taskapi.extensions import db
-from taskapi.push.vapid import generate_private_key, public_key_of
 
 from ..helpers import SECRET, TEST_DATABASE_URL, bearer, build_app, dispose
 
-VAPID_PRIVATE_KEY = generate_private_key()
+VAPID_PRIVATE_KEY = generate_vapid_private_key()
 
 
 @pytest.fixture(scope="module")
@@ -227,8 +227,8 @@ def test_production_refuses_to_dispatch_without_vapid_keys(database_url):
         check=False,
     )
     assert result.returncode == 1
-    assert [line for line in result.stderr.splitlines() if "ConfigError" in line] == [
-        "ConfigError: send-reminders needs VAPID_PRIVATE_KEY and VAPID_SUBJECT (make a key "
-        "pair with: flask --app taskapi vapid-keys; VAPID_SUBJECT is mailto:you@example.com "
-        "or an https: URL)."
+    assert [line for line in result.stderr.splitlines() if "VAPID" in line] == [
+        "Error: taskapi cannot start: send-reminders needs VAPID_PRIVATE_KEY and VAPID_SUBJECT "
+        "(make a key pair with: flask --app taskapi vapid-keys; VAPID_SUBJECT is "
+        "mailto:you@example.com or an https: URL)."
     ]

@@ -15,15 +15,15 @@ import pytest
 from sqlalchemy import select, update
 
 from harness.push_service import Answer, PushService
+from taskapi.config import generate_vapid_private_key, public_key_of
 from taskapi.data.models import PushDelivery, PushSubscription, Task
 from taskapi.extensions import db
 from taskapi.push import dispatcher as dispatcher_module
 from taskapi.push.dispatcher import Dispatcher
-from taskapi.push.vapid import generate_private_key, public_key_of
 
 from ..helpers import bearer, build_app, dispose
 
-VAPID_PRIVATE_KEY = generate_private_key()
+VAPID_PRIVATE_KEY = generate_vapid_private_key()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from harness.pgbouncer import pgbouncer
 from taskapi.extensions import db
 
-from ..helpers import TEST_DATABASE_URL, bearer
+from ..helpers import TASKS, TEST_DATABASE_URL, assert_problem, bearer
 
 TIMEOUT = 0.5
 
@@ -49,19 +49,16 @@ def row_locked(database_url: str, task_id: int):
 
 
 def assert_unavailable(response):
-    assert response.status_code == 503
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 503)
     assert int(response.headers["Retry-After"]) > 0
 
 
 def write_while_locked(app, database_url):
     client = app.test_client()
-    task = client.post("/api/alice/tasks", json={"title": "locked"}, headers=bearer()).json
+    task = client.post(TASKS, json={"title": "locked"}, headers=bearer()).json
     with row_locked(database_url, task["id"]):
         started = time.monotonic()
-        response = client.patch(
-            f"/api/alice/tasks/{task['id']}", json={"title": "waited"}, headers=bearer()
-        )
+        response = client.patch(f"{TASKS}/{task['id']}", json={"title": "waited"}, headers=bearer())
         waited = time.monotonic() - started
     return task, response, waited
 
@@ -73,7 +70,7 @@ def test_a_lock_wait_past_the_timeout_is_503(app, database_url, make_app):
     assert waited < 5  # the limit, not gunicorn's 30 s worker timeout
     # Once the lock is gone, the same write goes through.
     client = limited.test_client()
-    url = f"/api/alice/tasks/{task['id']}"
+    url = f"{TASKS}/{task['id']}"
     assert client.patch(url, json={"title": "later"}, headers=bearer()).status_code == 200
 
 
@@ -81,16 +78,14 @@ def test_a_lock_wait_inside_a_transaction_is_503_too(app, database_url, make_app
     """A tag rename locks its tasks in one transaction (atomic()): the limit holds there."""
     limited = make_app(database_url, DATABASE_STATEMENT_TIMEOUT=TIMEOUT)
     client = limited.test_client()
-    task = client.post(
-        "/api/alice/tasks", json={"title": "tagged", "tags": ["old"]}, headers=bearer()
-    ).json
+    task = client.post(TASKS, json={"title": "tagged", "tags": ["old"]}, headers=bearer()).json
     with row_locked(database_url, task["id"]):
         started = time.monotonic()
         response = client.patch("/api/alice/tags/old", json={"name": "new"}, headers=bearer())
         waited = time.monotonic() - started
     assert_unavailable(response)
     assert waited < 5
-    assert client.get(f"/api/alice/tasks/{task['id']}", headers=bearer()).json["tags"] == ["old"]
+    assert client.get(f"{TASKS}/{task['id']}", headers=bearer()).json["tags"] == ["old"]
 
 
 @pytest.fixture
@@ -117,10 +112,38 @@ def test_the_timeout_is_not_left_on_the_session(app, pg_url, make_app):
         assert raw.fetchone()[0] == "0"
 
 
-def test_migrations_are_not_limited(app, pg_url, make_app):
-    limited = make_app(pg_url, DATABASE_STATEMENT_TIMEOUT=0.001)
-    with limited.app_context():
-        flask_migrate.upgrade()  # already current; its statements must not be cancelled
+@contextmanager
+def table_locked(database_url: str, table: str, seconds: float):
+    """Another client holds ``table`` exclusively for ``seconds`` from the block's start."""
+    locked = threading.Event()
+
+    def hold() -> None:
+        engine = create_engine(database_url)
+        with engine.connect() as connection:
+            connection.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            locked.set()
+            time.sleep(seconds)
+            connection.rollback()
+        engine.dispose()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        yield
+    finally:
+        holder.join()
+
+
+def test_the_release_step_waits_out_a_lock_past_the_limit(app, pg_url, make_app):
+    """flask db upgrade is not limited: kept waiting for the schema longer than
+    DATABASE_STATEMENT_TIMEOUT (another release, a long query), it still completes."""
+    limited = make_app(pg_url, DATABASE_STATEMENT_TIMEOUT=TIMEOUT)
+    with table_locked(pg_url, "alembic_version", TIMEOUT * 4), limited.app_context():
+        started = time.monotonic()
+        flask_migrate.upgrade()  # reads alembic_version: waits for the lock
+        waited = time.monotonic() - started
+    assert waited > TIMEOUT * 2  # it did wait, well past the limit, and was not cancelled
 
 
 @pytest.fixture(scope="module")
@@ -175,10 +198,13 @@ def test_behind_pgbouncer_every_statement_carries_its_limit(app, pg_url, bouncer
 
 
 def test_other_engines_are_not_limited(app, pg_url, make_app):
+    """The limit is the app's: an engine of its own in the same process (a one-off
+    script, the bench's seeding) runs a statement longer than it to the end."""
     limited = make_app(pg_url, DATABASE_STATEMENT_TIMEOUT=TIMEOUT)
-    with limited.app_context():
-        db.session.execute(text("SELECT 1"))
+    slow = text("SELECT 'finished' FROM pg_sleep(:s)")
+    with limited.app_context(), pytest.raises(OperationalError):
+        db.session.execute(slow, {"s": TIMEOUT + 0.2})  # the app's own: cancelled
     other = create_engine(pg_url)
     with other.connect() as connection:
-        connection.execute(text("SELECT pg_sleep(:s)"), {"s": TIMEOUT + 0.2})
+        assert connection.execute(slow, {"s": TIMEOUT + 0.2}).scalar() == "finished"
     other.dispose()

@@ -1,4 +1,4 @@
-"""A hanging JWKS endpoint under gunicorn slows nobody (contract 6). Run by `make soak`.
+"""A hanging JWKS endpoint under gunicorn slows nobody. Run by `make soak`.
 
 Eight connections keep sending tokens with unknown ``kid``s (no valid
 signature needed) while the JWKS endpoint hangs. Each worker tries one fetch,

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from harness.gunicorn import gunicorn, static_site
-from taskapi.push.vapid import generate_private_key
+from taskapi.config import generate_vapid_private_key
 
 from ..helpers import fresh_database
 
@@ -149,7 +149,7 @@ async def run_page(page_url: str, origin: str, profile: Path) -> tuple[dict, dic
 def test_the_service_worker_shows_a_pushed_reminder(tmp_path):
     with fresh_database("sqlite", tmp_path) as url, static_site(PAGES) as site:
         origin = site.replace("127.0.0.1", "localhost")  # a secure context, over http
-        settings = {"VAPID_PRIVATE_KEY": generate_private_key(), "CORS_ORIGINS": origin}
+        settings = {"VAPID_PRIVATE_KEY": generate_vapid_private_key(), "CORS_ORIGINS": origin}
         with gunicorn(url, **settings) as (base, _):
             before, after = asyncio.run(
                 run_page(f"{origin}/index.html?api={base}", origin, tmp_path / "profile")

@@ -22,9 +22,9 @@ from sqlalchemy import insert, text
 
 from harness.dispatchers import dispatcher_environment, dispatchers
 from harness.push_service import PushService
+from taskapi.config import generate_vapid_private_key, public_key_of
 from taskapi.data.models import PushSubscription, Task, User
 from taskapi.extensions import db
-from taskapi.push.vapid import generate_private_key, public_key_of
 
 from ..helpers import TEST_DATABASE_URL, build_app, dispose, fresh_database
 
@@ -98,7 +98,7 @@ def own_cpu_seconds() -> float:
 
 
 def test_ten_thousand_reminders_in_one_minute_reach_every_device_once(tmp_path, capsys):
-    vapid_private_key = generate_private_key()
+    vapid_private_key = generate_vapid_private_key()
     service = PushService(tmp_path / "push", vapid_key=public_key_of(vapid_private_key))
     with fresh_database("postgresql", tmp_path) as url:
         app = build_app(url)

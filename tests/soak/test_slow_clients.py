@@ -1,4 +1,4 @@
-"""Slow and idle clients delay nobody (contract section 6).
+"""Slow and idle clients delay nobody.
 
 Against gunicorn with 2 workers, as deployed: 200 connections that send
 nothing and 50 that send a request's headers one byte every 2 seconds stay

@@ -1,4 +1,5 @@
-"""The command line: minting tokens for curl."""
+"""The command line: minting tokens for curl (the purge commands are tested with what they
+purge, in test_trash.py and test_idempotency.py)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -9,7 +12,7 @@ from sqlalchemy.engine import make_url
 from taskapi.data import database
 from taskapi.extensions import db
 
-from ..helpers import bearer
+from ..helpers import TASKS, assert_problem, bearer
 
 
 @pytest.fixture
@@ -38,57 +41,51 @@ def close_server_side_connections(app) -> int:
 
 
 def test_idle_connection_closed_by_the_server_is_replaced(app, pg_client, monkeypatch):
-    assert pg_client.get("/api/alice/tasks", headers=bearer()).status_code == 200
+    assert pg_client.get(TASKS, headers=bearer()).status_code == 200
     assert close_server_side_connections(app) >= 1
     monkeypatch.setattr(database, "IDLE_PING_SECONDS", 0)  # every pooled connection is "idle"
-    assert pg_client.get("/api/alice/tasks", headers=bearer()).status_code == 200
+    assert pg_client.get(TASKS, headers=bearer()).status_code == 200
 
 
 def test_recently_used_connection_closed_by_the_server_fails_once_then_recovers(app, pg_client):
-    assert pg_client.get("/api/alice/tasks", headers=bearer()).status_code == 200
+    assert pg_client.get(TASKS, headers=bearer()).status_code == 200
     close_server_side_connections(app)
-    response = pg_client.get("/api/alice/tasks", headers=bearer())
-    assert response.status_code == 503
-    assert response.mimetype == "application/problem+json"
+    response = pg_client.get(TASKS, headers=bearer())
+    assert_problem(response, 503)
     assert response.headers["Retry-After"]
-    assert pg_client.get("/api/alice/tasks", headers=bearer()).status_code == 200
+    assert pg_client.get(TASKS, headers=bearer()).status_code == 200
 
 
-def test_reads_send_no_begin_or_rollback(app, pg_client, create_task):
-    task = create_task()
+@contextmanager
+def statements_sent(app) -> Iterator[list[str]]:
+    """The SQL the app's engine sends during the block, in order."""
     with app.app_context():
         engine = db.engine
-    statements = []
-
-    def record(_conn, _cursor, statement, *_args):
-        statements.append(statement.split()[0].upper())
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        assert pg_client.get(f"/api/alice/tasks/{task['id']}", headers=bearer()).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert statements == ["SELECT"]
-
-
-def test_a_create_and_an_edit_are_still_one_statement_each(app, pg_client, create_task):
-    """The change number is taken in the same statement (a CTE): no extra round trip."""
-    task = create_task()
-    with app.app_context():
-        engine = db.engine
-    statements = []
+    statements: list[str] = []
 
     def record(_conn, _cursor, statement, *_args):
         statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        created = pg_client.post("/api/alice/tasks", json={"title": "x"}, headers=bearer())
-        edited = pg_client.patch(
-            f"/api/alice/tasks/{task['id']}", json={"title": "y"}, headers=bearer()
-        )
+        yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def test_reads_send_no_begin_or_rollback(app, pg_client, create_task):
+    task = create_task()
+    with statements_sent(app) as statements:
+        assert pg_client.get(f"{TASKS}/{task['id']}", headers=bearer()).status_code == 200
+    assert [statement.split()[0].upper() for statement in statements] == ["SELECT"]
+
+
+def test_a_create_and_an_edit_are_still_one_statement_each(app, pg_client, create_task):
+    """The change number is taken in the same statement (a CTE): no extra round trip."""
+    task = create_task()
+    with statements_sent(app) as statements:
+        created = pg_client.post(TASKS, json={"title": "x"}, headers=bearer())
+        edited = pg_client.patch(f"{TASKS}/{task['id']}", json={"title": "y"}, headers=bearer())
     assert (created.status_code, edited.status_code) == (201, 200)
     assert len(statements) == 2, statements
     assert all("UPDATE users SET change_number" in statement for statement in statements)
@@ -109,11 +106,10 @@ def test_pool_holds_database_pool_size_connections_then_answers_503(
         engine = db.engine
         held = [engine.connect() for _ in range(2)]
     try:
-        response = small.test_client().get("/api/alice/tasks", headers=bearer())
-        assert response.status_code == 503
-        assert response.mimetype == "application/problem+json"
+        response = small.test_client().get(TASKS, headers=bearer())
+        assert_problem(response, 503)
         assert response.headers["Retry-After"]
     finally:
         for connection in held:
             connection.close()
-    assert small.test_client().get("/api/alice/tasks", headers=bearer()).status_code == 200
+    assert small.test_client().get(TASKS, headers=bearer()).status_code == 200

@@ -12,7 +12,7 @@ from taskapi.data.database import atomic, configure_sqlite, ping_if_idle
 from taskapi.data.models import User
 from taskapi.extensions import db
 
-from ..helpers import bearer
+from ..helpers import TASKS, bearer
 
 
 def count_users(app) -> int:
@@ -80,10 +80,8 @@ def test_engine_options_from_config_keep_autocommit(make_app, tmp_path):
         flask_migrate.upgrade()
     client = app.test_client()
     headers = bearer()
-    assert (
-        client.post("/api/alice/tasks", json={"title": "kept"}, headers=headers).status_code == 201
-    )
-    assert [t["title"] for t in client.get("/api/alice/tasks", headers=headers).json] == ["kept"]
+    assert client.post(TASKS, json={"title": "kept"}, headers=headers).status_code == 201
+    assert [t["title"] for t in client.get(TASKS, headers=headers).json] == ["kept"]
 
 
 def test_hooks_are_on_this_apps_engine_only(app):

@@ -14,7 +14,18 @@ from sqlalchemy import CheckConstraint, inspect, text
 
 from taskapi.extensions import db
 
-from ..helpers import BACKENDS, bearer, build_app, dispose, fresh_database, push_subscription
+from ..helpers import (
+    BACKENDS,
+    CHANGES,
+    TAGS,
+    TASKS,
+    TRASH,
+    bearer,
+    build_app,
+    dispose,
+    fresh_database,
+    push_subscription,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -125,112 +136,117 @@ def test_check_constraints_are_the_models(empty_app):
         assert re.findall(r"\d+", in_database[name]) == re.findall(r"\d+", sql), name
 
 
+def seeded_before(app, revision: str, *rows: str) -> None:
+    """Migrate an empty database to ``revision``, the one before the revision under
+    test; write alice and ``rows`` (INSERTs) there; then migrate to head."""
+    with app.app_context():
+        flask_migrate.upgrade(revision=revision)
+        db.session.execute(text("INSERT INTO users (id) VALUES ('alice')"))
+        for row in rows:
+            db.session.execute(text(row))
+        db.session.commit()
+        flask_migrate.upgrade()
+
+
+def downgraded_to(app, revision: str, query: str) -> tuple[set[str], set[str], list[tuple]]:
+    """Migrate down to ``revision``; return the tables, the columns of tasks and the
+    rows ``query`` finds there."""
+    with app.app_context():
+        flask_migrate.downgrade(revision=revision)
+        tables = set(inspect(db.engine).get_table_names())
+        columns = {column["name"] for column in inspect(db.engine).get_columns("tasks")}
+        rows = [tuple(row) for row in db.session.execute(text(query))]
+        db.session.commit()
+    return tables, columns, rows
+
+
+def upgraded_again(app) -> None:
+    with app.app_context():
+        flask_migrate.upgrade()
+    assert schema_differences(app) == []
+
+
 def test_0003_up_and_down_with_data_in_the_tables(empty_app):
     """Existing tasks get tags = [] and null new fields; going down keeps every task."""
     client = empty_app.test_client()
-    with empty_app.app_context():
-        flask_migrate.upgrade(revision="0002")
-        db.session.execute(text("INSERT INTO users (id) VALUES ('alice')"))
-        db.session.execute(
-            text(
-                "INSERT INTO tasks (user_id, title, due_at, created_at, updated_at) "
-                "VALUES ('alice', 'old', '2027-01-04 09:00:00+00:00', "
-                "'2026-11-26 07:00:00+00:00', '2026-11-26 07:00:00+00:00')"
-            )
-        )
-        db.session.commit()
-        flask_migrate.upgrade()
-    (old,) = client.get("/api/alice/tasks", headers=bearer()).json
-    assert old["title"] == "old"
-    assert old["tags"] == []
-    assert [old[field] for field in ("recurrence", "time_zone", "series_id", "remind_at")] == [
-        None
-    ] * 4
+    seeded_before(
+        empty_app,
+        "0002",
+        "INSERT INTO tasks (user_id, title, due_at, created_at, updated_at) "
+        "VALUES ('alice', 'old', '2027-01-04 09:00:00+00:00', "
+        "'2026-11-26 07:00:00+00:00', '2026-11-26 07:00:00+00:00')",
+    )
+    (old,) = client.get(TASKS, headers=bearer()).json
+    assert (old["title"], old["tags"]) == ("old", [])
+    new_fields = ("recurrence", "time_zone", "series_id", "remind_at")
+    assert [old[field] for field in new_fields] == [None] * 4
     tagged = client.patch(
-        f"/api/alice/tasks/{old['id']}",
+        f"{TASKS}/{old['id']}",
         json={"tags": ["work"], "recurrence": "FREQ=DAILY", "remind_at": "2027-01-04T08:00:00Z"},
         headers=bearer(),
     )
     assert tagged.status_code == 200, tagged.json
-    done = client.patch(f"/api/alice/tasks/{old['id']}/complete", headers=bearer())
+    done = client.patch(f"{TASKS}/{old['id']}/complete", headers=bearer())
     assert "next-occurrence" in done.headers["Link"]
 
-    with empty_app.app_context():
-        flask_migrate.downgrade(revision="0002")
-        assert "task_tags" not in inspect(db.engine).get_table_names()
-        columns = {column["name"] for column in inspect(db.engine).get_columns("tasks")}
-        rows = db.session.execute(text("SELECT title, completed FROM tasks ORDER BY id")).all()
-        if db.engine.dialect.name == "sqlite":  # ids are still never reused
+    tables, columns, rows = downgraded_to(
+        empty_app, "0002", "SELECT title, completed FROM tasks ORDER BY id"
+    )
+    assert "task_tags" not in tables
+    assert not columns & {"tags", *new_fields}
+    assert rows == [("old", True), ("old", False)]
+    if "sqlite" in empty_app.config["SQLALCHEMY_DATABASE_URI"]:  # ids are still never reused
+        with empty_app.app_context():
             table_sql = db.session.execute(
                 text("SELECT sql FROM sqlite_master WHERE name = 'tasks'")
             ).scalar()
-            assert "AUTOINCREMENT" in table_sql
-        db.session.commit()
-    assert not columns & {"tags", "recurrence", "time_zone", "series_id", "remind_at"}
-    assert [tuple(row) for row in rows] == [("old", True), ("old", False)]
+        assert "AUTOINCREMENT" in table_sql
 
-    with empty_app.app_context():
-        flask_migrate.upgrade()
-    assert schema_differences(empty_app) == []
-    listed = client.get("/api/alice/tasks", headers=bearer()).json
+    upgraded_again(empty_app)
+    listed = client.get(TASKS, headers=bearer()).json
     assert [(task["title"], task["tags"], task["series_id"]) for task in listed] == [
         ("old", [], None),
         ("old", [], None),
     ]
-    assert client.get("/api/alice/tags", headers=bearer()).json == []
+    assert client.get(TAGS, headers=bearer()).json == []
 
 
 def test_0004_up_and_down_with_data_in_the_tables(empty_app):
     """Existing tasks are live and in the feed; going down brings trashed tasks back."""
     client = empty_app.test_client()
-    with empty_app.app_context():
-        flask_migrate.upgrade(revision="0003")
-        db.session.execute(text("INSERT INTO users (id) VALUES ('alice')"))
-        db.session.execute(
-            text(
-                "INSERT INTO tasks (user_id, title, tags, created_at, updated_at) VALUES "
-                "('alice', 'old', '[\"work\"]', '2026-11-26 07:00:00+00:00', "
-                "'2026-11-26 07:00:00+00:00')"
-            )
-        )
-        db.session.execute(
-            text("INSERT INTO task_tags SELECT id, 'work', 'alice', 'work' FROM tasks")
-        )
-        db.session.commit()
-        flask_migrate.upgrade()
-    (old,) = client.get("/api/alice/tasks", headers=bearer()).json
+    seeded_before(
+        empty_app,
+        "0003",
+        "INSERT INTO tasks (user_id, title, tags, created_at, updated_at) VALUES "
+        "('alice', 'old', '[\"work\"]', '2026-11-26 07:00:00+00:00', "
+        "'2026-11-26 07:00:00+00:00')",
+        "INSERT INTO task_tags SELECT id, 'work', 'alice', 'work' FROM tasks",
+    )
+    (old,) = client.get(TASKS, headers=bearer()).json
     assert old["title"] == "old"
-    feed = client.get("/api/alice/changes", headers=bearer()).json
+    feed = client.get(CHANGES, headers=bearer()).json
     assert [change["id"] for change in feed["changes"]] == [old["id"]]
-    trashed = client.post(
-        "/api/alice/tasks", json={"title": "trashed", "tags": ["Home"]}, headers=bearer()
-    ).json
-    erased = client.post("/api/alice/tasks", json={"title": "erased"}, headers=bearer()).json
+    trashed = client.post(TASKS, json={"title": "trashed", "tags": ["Home"]}, headers=bearer()).json
+    erased = client.post(TASKS, json={"title": "erased"}, headers=bearer()).json
     for task in (trashed, erased):
-        client.delete(f"/api/alice/tasks/{task['id']}", headers=bearer())
-    client.delete(f"/api/alice/trash/{erased['id']}", headers=bearer())
-    since = client.get(f"/api/alice/changes?since={feed['next']}", headers=bearer()).json
+        client.delete(f"{TASKS}/{task['id']}", headers=bearer())
+    client.delete(f"{TRASH}/{erased['id']}", headers=bearer())
+    since = client.get(f"{CHANGES}?since={feed['next']}", headers=bearer()).json
     assert {change["id"] for change in since["changes"]} == {trashed["id"], erased["id"]}
 
-    with empty_app.app_context():
-        flask_migrate.downgrade(revision="0003")
-        assert "tombstones" not in inspect(db.engine).get_table_names()
-        columns = {column["name"] for column in inspect(db.engine).get_columns("tasks")}
-        rows = db.session.execute(text("SELECT title FROM tasks ORDER BY id")).scalars().all()
-        db.session.commit()
+    tables, columns, rows = downgraded_to(empty_app, "0003", "SELECT title FROM tasks ORDER BY id")
+    assert "tombstones" not in tables
     assert not columns & {"deleted_at", "change_number"}
-    assert rows == ["old", "trashed"]
+    assert rows == [("old",), ("trashed",)]
 
-    with empty_app.app_context():
-        flask_migrate.upgrade()
-    assert schema_differences(empty_app) == []
-    listed = client.get("/api/alice/tasks", headers=bearer()).json
+    upgraded_again(empty_app)
+    listed = client.get(TASKS, headers=bearer()).json
     assert sorted(task["title"] for task in listed) == ["old", "trashed"]
-    assert client.get("/api/alice/tags", headers=bearer()).json == [
+    assert client.get(TAGS, headers=bearer()).json == [
         {"name": "Home", "count": 1},
         {"name": "work", "count": 1},
     ]
-    assert [t["title"] for t in client.get("/api/alice/tasks?tag=home", headers=bearer()).json] == [
+    assert [t["title"] for t in client.get(f"{TASKS}?tag=home", headers=bearer()).json] == [
         "trashed"
     ]
 

@@ -12,12 +12,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from taskapi.config import (
     ConfigError,
+    b64url_decode,
     check_dispatcher_config,
     derived_settings,
+    generate_vapid_private_key,
     load_config,
+    parse_push_hosts,
+    public_key_of,
 )
-from taskapi.push.endpoints import endpoint_problem, parse_push_hosts, peer_allowed
-from taskapi.push.vapid import b64url_decode, generate_private_key, public_key_of
+from taskapi.push.endpoints import endpoint_problem, peer_allowed
 
 HOSTS = parse_push_hosts("fcm.googleapis.com, push.example.com:8443, 127.0.0.1, [::1]")
 
@@ -84,7 +87,7 @@ def test_a_host_name_must_lead_to_a_public_address(host, peer, allowed):
 
 
 def test_vapid_keys_are_raw_p256_keys():
-    private_key = generate_private_key()
+    private_key = generate_vapid_private_key()
     assert len(b64url_decode(private_key)) == 32
     point = b64url_decode(public_key_of(private_key))
     ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)  # a valid point
@@ -163,7 +166,7 @@ def test_web_workers_never_load_the_sending_side(tmp_path):
     environment = {
         "APP_ENV": "production",
         "BETTER_AUTH_SECRET": "s" * 43,
-        "VAPID_PRIVATE_KEY": generate_private_key(),
+        "VAPID_PRIVATE_KEY": generate_vapid_private_key(),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'web.sqlite3'}",
         "PATH": "/usr/bin:/bin",
     }

@@ -1,4 +1,5 @@
-"""The package's shape: no import cycles, and every per-user view wearing ``user_view``."""
+"""The package's shape: no import cycles, every per-user view wearing ``user_view``, and
+what may import what (config.py nothing of the package; bench and harness nothing of tests)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,42 @@ def test_every_per_user_view_wears_user_view_outermost(app):
         layers = wrapper_layers(app.view_functions[rule.endpoint])
         assert layers[:1] == [guard], rule.rule
         assert layers.count(guard) == 1, rule.rule
+
+
+def test_config_imports_nothing_from_the_package():
+    """gunicorn's master loads taskapi/config.py by itself (gunicorn.conf.py)."""
+    modules = {module_name(path) for path in PACKAGE.rglob("*.py")}
+    assert imported_modules(PACKAGE / "config.py", modules) == set()
+
+
+def test_bench_and_harness_import_nothing_from_tests():
+    """The benchmarks run without the test suite; both share harness/."""
+    root = PACKAGE.parent
+    for path in [*(root / "bench").glob("*.py"), *(root / "harness").glob("*.py")]:
+        nodes = list(ast.walk(ast.parse(path.read_text())))
+        imported = {node.module for node in nodes if isinstance(node, ast.ImportFrom)}
+        imported |= {
+            alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names
+        }
+        assert not {name for name in imported if name and name.split(".")[0] == "tests"}, path
+
+
+ROOMS_NOT_IMPORTED = {
+    # Data access serves every process (web, MCP, the dispatcher): it knows no request.
+    "taskapi.data": ("taskapi.http", "taskapi.auth", "taskapi.blueprints", "taskapi.schemas"),
+    # Who is calling: its plain functions run outside a request too.
+    "taskapi.auth": ("taskapi.http", "taskapi.blueprints"),
+}
+
+
+def test_each_room_imports_only_the_rooms_below_it():
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    crossings = [
+        (name, dep)
+        for name, path in paths.items()
+        for room, forbidden in ROOMS_NOT_IMPORTED.items()
+        if name.startswith(room)
+        for dep in imported_modules(path, set(paths))
+        if dep.startswith(forbidden)
+    ]
+    assert crossings == []
