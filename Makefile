@@ -29,6 +29,11 @@ run: migrate
 mcp: migrate
 	$(DEV_ENV) $(BIN)/uvicorn asgi:app --host 127.0.0.1 --port $${MCP_PORT:-8001} --no-access-log
 
+# The reminder dispatcher (Web Push), next to `make run`; Ctrl-C stops it.
+.PHONY: reminders
+reminders: migrate
+	$(DEV_ENV) $(BIN)/flask --app taskapi send-reminders
+
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .auth.limits import init_limits
 from .auth.tokens import init_auth
 from .auth.users import init_users
-from .blueprints import accounts, changes, docs, health, tags, tasks, trash
+from .blueprints import accounts, changes, docs, health, push, tags, tasks, trash
 from .commands import one_line_refusals, register_commands
 from .config import completed, from_environment, load_config, startup_warnings
 from .data.database import init_database
@@ -75,4 +75,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(tags.bp)
     app.register_blueprint(trash.bp)
     app.register_blueprint(changes.bp)
+    app.register_blueprint(push.key_bp)
+    app.register_blueprint(push.bp)
     app.register_blueprint(docs.bp)

@@ -1,8 +1,11 @@
-"""Command-line tools: ``flask --app taskapi token USER_ID`` and housekeeping."""
+"""Command-line tools: ``flask --app taskapi token USER_ID``, housekeeping, and the
+reminder dispatcher (``send-reminders``) with its keys (``vapid-keys``)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -13,7 +16,13 @@ from flask.cli import with_appcontext
 from flask_jwt_extended import create_access_token
 
 from .auth.tokens import is_valid_user_id
-from .config import ConfigError, refusal
+from .config import (
+    ConfigError,
+    check_dispatcher_config,
+    generate_vapid_private_key,
+    public_key_of,
+    refusal,
+)
 from .data.idempotency_keys import purge_expired_keys
 from .data.trash_store import purge_expired_trash
 from .extensions import db
@@ -53,11 +62,45 @@ def purge_trash_command():
     click.echo(f"Deleted {tasks} expired tasks from the trash and {tombstones} old tombstones.")
 
 
+@click.command("vapid-keys")
+def vapid_keys_command():
+    """Print a new VAPID key pair for VAPID_PRIVATE_KEY (the public key is derived from it)."""
+    private_key = generate_vapid_private_key()
+    click.echo(f"VAPID_PRIVATE_KEY={private_key}")
+    click.echo(f"# public key (GET /api/push/key serves it): {public_key_of(private_key)}")
+
+
+@click.command("send-reminders")
+@with_appcontext
+def send_reminders_command():
+    """Push due reminders to subscribed browsers until stopped (SIGTERM, Ctrl-C)."""
+    from flask import current_app
+
+    try:
+        check_dispatcher_config(current_app.config)
+    except ConfigError as error:  # one line and exit status 1, as for the app's settings
+        raise click.ClickException(refusal(error, os.environ)) from None
+    # Here, not at the top: web workers never load pywebpush, requests or aiohttp.
+    from .push.dispatcher import Dispatcher
+
+    dispatcher = Dispatcher(current_app._get_current_object())
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: dispatcher.stop())
+    dispatcher.run()
+    if dispatcher.abandoned:
+        # A push service still holds a thread past the grace period; its claim
+        # was given back. Do not wait for the thread at interpreter exit.
+        logging.shutdown()
+        os._exit(0)
+
+
 def register_commands(app: Flask) -> None:
     """Every ``flask --app taskapi ...`` command."""
     app.cli.add_command(token_command)
     app.cli.add_command(purge_idempotency_keys_command)
     app.cli.add_command(purge_trash_command)
+    app.cli.add_command(vapid_keys_command)
+    app.cli.add_command(send_reminders_command)
     if app.testing or running_as_command():
         register_migrations(app)
 

@@ -9,14 +9,20 @@ settings before it forks (gunicorn.conf.py): it imports nothing from taskapi.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import math
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from dotenv import load_dotenv
 from limits import parse_many
 
@@ -94,6 +100,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         raise ConfigError(f"JWT_JWKS_URL must be an http(s) URL, not {jwks_url!r}.")
     default_origins = "http://localhost:3000" if env == "development" else ""
     mcp_port = parse_int(environ, "MCP_PORT", 8001, minimum=1)
+    vapid_private_key = environ.get("VAPID_PRIVATE_KEY", "").strip()
+    if not vapid_private_key and env == "development":
+        vapid_private_key = development_vapid_key(instance_path)
     warnings: list[str] = []  # what parsing let through but the operator should hear of
 
     return {
@@ -140,6 +149,23 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         or (None if env == "production" else f"http://127.0.0.1:{mcp_port}/mcp"),
         "MCP_AUTHORIZATION_SERVER": parse_http_url(environ, "MCP_AUTHORIZATION_SERVER"),
         "MCP_ALLOWED_HOSTS": parse_hosts(environ.get("MCP_ALLOWED_HOSTS", "")),
+        # Web Push reminders (contract 4.10; docs/operations.md, "Reminders").
+        "VAPID_PRIVATE_KEY": vapid_private_key or None,
+        "VAPID_SUBJECT": parse_vapid_subject(environ, env),
+        "PUSH_SERVICE_HOSTS": environ.get("PUSH_SERVICE_HOSTS", "").strip()
+        or ",".join(DEFAULT_PUSH_SERVICE_HOSTS),
+        "REMINDER_POLL_SECONDS": parse_seconds(environ, "REMINDER_POLL_SECONDS", 15, minimum=0.1),
+        # How long a push service keeps a reminder for an offline device, and how
+        # long a failing push is retried (FCM and Mozilla keep at most 28 days).
+        "PUSH_TTL_SECONDS": parse_push_ttl(environ),
+        "PUSH_TIMEOUT_SECONDS": parse_seconds(environ, "PUSH_TIMEOUT_SECONDS", 10, minimum=0.1),
+        # Pushes one dispatcher has in flight at once (threads).
+        "REMINDER_CONCURRENCY": parse_int(environ, "REMINDER_CONCURRENCY", 20, minimum=1),
+        # A dispatcher's claim on a push lapses after this long unless renewed
+        # (it renews while the push is in flight); then another may send it.
+        "REMINDER_LEASE_SECONDS": parse_seconds(environ, "REMINDER_LEASE_SECONDS", 60, minimum=1),
+        # CA certificates the dispatcher trusts: the system store unless these say otherwise.
+        "PUSH_CA_BUNDLE": ca_bundle(environ),
         "CONFIG_WARNINGS": warnings,
     }
 
@@ -152,6 +178,7 @@ def derived_settings(config: Mapping) -> dict:
     """
     jwks_algorithms = JWKS_ALGORITHMS if config.get("JWT_JWKS_URL") else ()
     return {
+        **push_settings(config),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(config["SQLALCHEMY_DATABASE_URI"]),
         # flask-jwt-extended: tokens in the Authorization header only; the key for
         # each algorithm is chosen by taskapi.auth.jwks (no algorithm confusion).
@@ -178,6 +205,23 @@ def mcp_derived_settings(config: Mapping) -> dict:
     resource = config.get("MCP_RESOURCE_URL")
     hosts = config.get("MCP_ALLOWED_HOSTS") or ([urlsplit(resource).netloc] if resource else [])
     return {"MCP_AUTHORIZATION_SERVER": issuer, "MCP_ALLOWED_HOSTS": hosts}
+
+
+def push_settings(config: Mapping) -> dict:
+    """The VAPID public key (for ``GET /api/push/key``) and the parsed push service hosts."""
+    private_key = config.get("VAPID_PRIVATE_KEY")
+    try:
+        public_key = public_key_of(private_key) if private_key else None
+    except ValueError:
+        raise ConfigError(
+            "VAPID_PRIVATE_KEY must be a raw P-256 private key, 32 bytes in base64url "
+            "(make a pair with: flask --app taskapi vapid-keys)."
+        ) from None
+    try:
+        hosts = parse_push_hosts(config.get("PUSH_SERVICE_HOSTS") or "")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return {"VAPID_PUBLIC_KEY": public_key, "PUSH_SERVICES": hosts}
 
 
 def startup_warnings(config: Mapping) -> list[str]:
@@ -257,6 +301,27 @@ def mcp_config_warnings(config: Mapping) -> list[str]:
     return warnings
 
 
+def check_dispatcher_config(config: Mapping) -> None:
+    """Refuse to run ``send-reminders`` without a VAPID key pair and subject.
+
+    Development makes both up (``load_config``); elsewhere they must be set,
+    or push services would refuse every push (or, with a key made up here,
+    browsers' subscriptions would break at every restart).
+    """
+    missing = [name for name in ("VAPID_PRIVATE_KEY", "VAPID_SUBJECT") if not config.get(name)]
+    if missing:
+        raise ConfigError(
+            f"send-reminders needs {' and '.join(missing)} (make a key pair with: "
+            "flask --app taskapi vapid-keys; VAPID_SUBJECT is mailto:you@example.com or "
+            "an https: URL)."
+        )
+    if not config.get("PUSH_CA_BUNDLE"):
+        raise ConfigError(
+            "send-reminders found no CA certificates: install the system's (Debian: "
+            "ca-certificates) or set SSL_CERT_FILE."
+        )
+
+
 def normalize_database_url(url: str) -> str:
     """Accept ``postgres://`` (Heroku, Neon) and driverless URLs; the driver is psycopg2.
 
@@ -306,6 +371,52 @@ def parse_origins(raw: str, warnings: list[str]) -> list[str]:
             )
         origins.append(origin)
     return origins
+
+
+# RFC 8292: a mailto: address or an https: URL where the push service can reach the sender.
+VAPID_SUBJECT = re.compile(r"mailto:[^@\s]+@[^@\s]+|https://[^\s/]+(/\S*)?", re.ASCII)
+DEVELOPMENT_VAPID_SUBJECT = "mailto:taskapi@localhost"
+# Push services keep a message at most 28 days (FCM, Mozilla's autopush).
+PUSH_TTL_MAX_SECONDS = 28 * 24 * 3600
+
+
+def parse_vapid_subject(environ: Mapping[str, str], env: str) -> str | None:
+    raw = environ.get("VAPID_SUBJECT", "").strip()
+    if not raw:
+        return DEVELOPMENT_VAPID_SUBJECT if env == "development" else None
+    if not VAPID_SUBJECT.fullmatch(raw):
+        raise ConfigError(
+            f"VAPID_SUBJECT must be mailto:you@example.com or an https: URL, not {raw!r}."
+        )
+    return raw
+
+
+def parse_push_ttl(environ: Mapping[str, str]) -> int:
+    ttl = parse_int(environ, "PUSH_TTL_SECONDS", 24 * 3600, minimum=0)
+    if ttl > PUSH_TTL_MAX_SECONDS:
+        raise ConfigError(f"PUSH_TTL_SECONDS must be at most {PUSH_TTL_MAX_SECONDS} (28 days).")
+    return ttl
+
+
+def ca_bundle(environ: Mapping[str, str]) -> str | None:
+    """The CA file for pushes: ``REQUESTS_CA_BUNDLE`` or ``SSL_CERT_FILE`` when set,
+    else the system store (Debian's /etc/ssl/certs/ca-certificates.crt), never a
+    bundle shipped with a Python package (it would miss a company's own CA)."""
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    import ssl  # here: gunicorn's gevent workers patch ssl before the app is imported
+
+    # OpenSSL's own default file (Debian: a link to the system store), read without
+    # the environment: only the mapping given here counts.
+    for path in (ssl.get_default_verify_paths().openssl_cafile, DEBIAN_CA_FILE):
+        if path and os.path.isfile(path):
+            return path
+    return None  # the dispatcher refuses to start without one
+
+
+DEBIAN_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def parse_public_url(raw: str) -> str | None:
@@ -417,3 +528,151 @@ def parse_number(environ: Mapping[str, str], name: str, default, convert, kind: 
     if not (value >= minimum and math.isfinite(value)):  # also refuses nan and inf
         raise ConfigError(f"{name} must be {kind} of at least {minimum}.")
     return value
+
+
+# Web Push settings (docs/api.md, "Reminders by Web Push"). The dispatcher and the
+# endpoint rule (taskapi.push) use what is parsed here; this module stays free of
+# the package's imports (gunicorn's master loads it by itself).
+
+DEFAULT_PUSH_SERVICE_HOSTS = (
+    "fcm.googleapis.com",  # Chrome, Edge, Opera, Samsung Internet
+    "push.services.mozilla.com",  # Firefox
+    "notify.windows.com",  # Edge's legacy WNS endpoints
+    "push.apple.com",  # Safari
+)
+DEFAULT_HTTPS_PORT = 443
+HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+HOST_NAME_MAX_LENGTH = 253
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class PushHost(NamedTuple):
+    """One entry of ``PUSH_SERVICE_HOSTS``: a host name or an IP address, and a port or None."""
+
+    host: str
+    address: IPAddress | None  # set when the entry is an IP literal
+    port: int | None
+
+    def admits(self, host: str, port: int) -> bool:
+        """Whether an endpoint on ``host``:``port`` is on this entry (taskapi.push.endpoints)."""
+        if self.port is not None and port != self.port:
+            return False
+        if self.address is not None:
+            return host_address(host) == self.address  # any port of a listed address
+        if self.port is None and port != DEFAULT_HTTPS_PORT:
+            return False
+        return host == self.host or host.endswith("." + self.host)
+
+
+def parse_push_hosts(raw: str) -> tuple[PushHost, ...]:
+    """``PUSH_SERVICE_HOSTS``: comma-separated host names or IP addresses, each
+    with an optional ``:port``. ValueError names an entry that is neither."""
+    entries = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        host, port = split_port(item.lower())
+        address = host_address(host)
+        if address is None and not is_host_name(host):
+            raise ValueError(
+                f"PUSH_SERVICE_HOSTS entry {item!r} is not a host name or an IP address "
+                "(write fcm.googleapis.com, push.example.com:8443 or 127.0.0.1)."
+            )
+        entries.append(PushHost(host, address, port))
+    if not entries:
+        raise ValueError("PUSH_SERVICE_HOSTS names no host.")
+    return tuple(entries)
+
+
+def split_port(item: str) -> tuple[str, int | None]:
+    """``host:port``, ``[v6]:port``, ``host``, ``v6``: the host and the port (or None)."""
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            return item, None  # fails the checks that follow
+        port = rest[1:]
+    elif item.count(":") == 1:
+        host, port = item.split(":")
+    else:
+        return item, None  # a host name, or a bare IPv6 address
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"PUSH_SERVICE_HOSTS entry {item!r} has no valid port.")
+    return host, int(port)
+
+
+def host_address(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def is_host_name(host: str) -> bool:
+    """Letters, digits and hyphens in dot-separated labels, ending in a name (not a number)."""
+    if not host or len(host) > HOST_NAME_MAX_LENGTH or not host.isascii():
+        return False
+    labels = host.split(".")
+    # A last label of digits (or 0x...) is how inet_aton spells an address: 127.1, 0x7f.1.
+    return all(HOST_LABEL.fullmatch(label) for label in labels) and not re.fullmatch(
+        r"[0-9]+|0x[0-9a-f]*", labels[-1]
+    )
+
+
+# VAPID keys (RFC 8292): VAPID_PRIVATE_KEY is the raw 32-byte P-256 private key,
+# base64url, as `web-push generate-vapid-keys` (and `flask --app taskapi vapid-keys`)
+# prints it; the public key browsers get from GET /api/push/key is derived from it.
+VAPID_PRIVATE_KEY_BYTES = 32
+BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+DEVELOPMENT_VAPID_KEY_FILE = "vapid-private-key"
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    """Strict base64url, padded or not; ValueError for anything else (the standard
+    library would skip characters outside the alphabet)."""
+    if not isinstance(text, str) or not BASE64URL.fullmatch(text):
+        raise ValueError("not base64url")
+    unpadded = text.rstrip("=")
+    try:
+        return base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
+    except binascii.Error:
+        raise ValueError("not base64url") from None
+
+
+def public_key_of(raw_private_key: str) -> str:
+    """The public key for a raw private key: an uncompressed P-256 point, base64url.
+    ValueError when ``raw_private_key`` is no private key."""
+    value = b64url_decode(raw_private_key.strip())
+    if len(value) != VAPID_PRIVATE_KEY_BYTES:
+        raise ValueError("not 32 bytes")
+    private_key = ec.derive_private_key(int.from_bytes(value, "big"), ec.SECP256R1())  # 0: error
+    return b64url_encode(
+        private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    )
+
+
+def generate_vapid_private_key() -> str:
+    """A new raw private key, base64url."""
+    private_value = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+    return b64url_encode(private_value.to_bytes(VAPID_PRIVATE_KEY_BYTES, "big"))
+
+
+def development_vapid_key(instance_path: str) -> str:
+    """A private key kept in the instance folder (made once, like the secret), so that
+    development works without configuration and subscriptions survive restarts."""
+    path = Path(instance_path) / DEVELOPMENT_VAPID_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(generate_vapid_private_key() + "\n")
+    return path.read_text().strip()

@@ -17,9 +17,19 @@ from sqlalchemy import delete
 
 from harness.databases import fresh_postgres_database
 from harness.gunicorn import SECRET
+from harness.push_service import BrowserKeys
 from taskapi import create_app
 from taskapi.data.models import Task, User
 from taskapi.extensions import db
+
+# An endpoint of Chrome's push service (the default PUSH_SERVICE_HOSTS admits it).
+FCM_ENDPOINT = "https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH"
+
+
+def push_subscription(endpoint: str = FCM_ENDPOINT) -> dict:
+    """A browser's ``PushSubscription.toJSON()`` for ``endpoint``, with fresh keys."""
+    return BrowserKeys().to_json(endpoint)
+
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 BACKENDS = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
@@ -47,6 +57,9 @@ USER_ENDPOINTS = [
     ("post", "/api/{user}/trash/{task}/restore", None),
     ("delete", "/api/{user}/trash/{task}", None),
     ("get", "/api/{user}/changes", None),
+    ("post", "/api/{user}/push/subscriptions", push_subscription()),
+    ("get", "/api/{user}/push/subscriptions", None),
+    ("delete", "/api/{user}/push/subscriptions/{task}", None),
 ]
 # The endpoints of one live task.
 TASK_ENDPOINTS = [endpoint for endpoint in USER_ENDPOINTS if "/tasks/{task}" in endpoint[1]]

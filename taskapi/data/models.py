@@ -1,4 +1,5 @@
-"""Database models: users, their tasks, the tasks' tags, and tombstones of erased tasks."""
+"""Database models: users, their tasks, the tasks' tags, tombstones of erased tasks, and
+the users' push subscriptions with what the reminder dispatcher sent to them."""
 
 from __future__ import annotations
 
@@ -129,6 +130,10 @@ NOT_IN_TRASH_SQL = text("deleted_at IS NULL")
 IN_TRASH_SQL = text("deleted_at IS NOT NULL")
 
 
+# Tasks whose reminder the dispatcher may send: live, pending, with a reminder.
+DUE_REMINDER = text("remind_at IS NOT NULL AND deleted_at IS NULL AND NOT completed")
+
+
 def live_index(name: str, *columns: str) -> Index:
     return Index(name, *columns, postgresql_where=NOT_IN_TRASH_SQL, sqlite_where=NOT_IN_TRASH_SQL)
 
@@ -154,6 +159,14 @@ class Task(db.Model):
         trash_index("ix_tasks_deleted_at", "deleted_at"),
         # The change feed: one user's changes after a position, in order.
         Index("ix_tasks_user_id_change_number_id", "user_id", "change_number", "id"),
+        # The reminder dispatcher: every user's reminders that may come due, by time.
+        Index(
+            "ix_tasks_remind_at_id",
+            "remind_at",
+            "id",
+            postgresql_where=DUE_REMINDER,
+            sqlite_where=DUE_REMINDER,
+        ),
         CheckConstraint(f"priority BETWEEN 0 AND {len(PRIORITIES) - 1}", name="priority_rank"),
         # Ids are never reused on SQLite either, so an old ETag or URL never
         # matches a newer task.
@@ -255,3 +268,76 @@ class IdempotencyKey(db.Model):
     headers: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# An endpoint is a URL; push services' are about 200 characters (taskapi.push.endpoints).
+PUSH_ENDPOINT_MAX_LENGTH = 2048
+PUSH_SUBSCRIPTIONS_PER_USER_MAX = 20
+
+
+class PushSubscription(db.Model):
+    """A browser's Web Push subscription (contract 4.10): where and how to push to it.
+
+    The endpoint is a capability URL: it appears in the subscription's own
+    JSON and nowhere else (no log line, no task).
+    """
+
+    __tablename__ = "push_subscriptions"
+    __table_args__ = (
+        Index("ix_push_subscriptions_user_id_id", "user_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(USER_ID_MAX_LENGTH), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    # One endpoint, one row: sent again (by anyone), the row is updated.
+    endpoint: Mapped[str] = mapped_column(String(PUSH_ENDPOINT_MAX_LENGTH), unique=True)
+    # The browser's P-256 public key (65 bytes) and auth secret (16 bytes), base64url.
+    p256dh: Mapped[str] = mapped_column(String(88))
+    auth: Mapped[str] = mapped_column(String(24))
+    expiration_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PushDelivery(db.Model):
+    """One reminder (a task at one ``remind_at``) for one subscription, made once when
+    it comes due (the primary key), then claimed by one dispatcher at a time.
+
+    ``lease_until`` set: not finished. Without ``claimed_by`` the row is free
+    to take from then on (a new reminder: now; a retry: its time); with it,
+    that dispatcher holds it until then (taskapi.data.push_store). A
+    finished row has neither, and an ``outcome``.
+    """
+
+    __tablename__ = "push_deliveries"
+    __table_args__ = (
+        # Subscriptions deleted (410, DELETE) cascade here.
+        Index("ix_push_deliveries_subscription_id", "subscription_id"),
+        # Claims that lapsed, and retries that are due: the rows not finished.
+        Index(
+            "ix_push_deliveries_lease_until",
+            "lease_until",
+            postgresql_where=text("lease_until IS NOT NULL"),
+            sqlite_where=text("lease_until IS NOT NULL"),
+        ),
+    )
+
+    task_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    remind_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("push_subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # sent, gone (the subscription ended), cancelled (the reminder changed),
+    # expired (retried past the TTL), failed, refused (endpoint rule), late (over 24 h).
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    # When the row was made (the reminder came due): retries stop a TTL after it.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 
 from ..data.models import IDEMPOTENCY_KEY_MAX_LENGTH, TASK_ID_MAX
 from ..schemas.changes import ChangesSchema, DeletionSchema
+from ..schemas.push import PushKeySchema, SubscriptionSchema
 from ..schemas.tags import TagSchema
 from ..schemas.tasks import TaskSchema
 from ..schemas.trash import TrashedTaskSchema
@@ -51,8 +52,10 @@ ERROR_TEXT = {
     401: "Missing, malformed, badly signed or expired token; Authorization must be "
     "exactly 'Bearer <token>'.",
     403: "The token's user id is not the URL's.",
-    404: "No such task (or tag, or task in the trash) for this user, or no such route.",
-    409: "Conflict (email taken; Idempotency-Key reused with another body).",
+    404: "No such task (or tag, task in the trash, push subscription) for this user, or no "
+    "such route; GET /api/push/key: Web Push is not configured.",
+    409: "Conflict (email taken; Idempotency-Key reused with another body; 20 push "
+    "subscriptions already).",
     410: "The change-feed token is older than the trash retention: start again without since.",
     412: "If-Match names an ETag the task no longer has.",
     413: "Body over MAX_CONTENT_LENGTH.",
@@ -74,6 +77,7 @@ PATH_PARAMETERS = {
     "task_id": {"type": "integer", "minimum": 1, "maximum": TASK_ID_MAX},
     "filename": {"type": "string"},
     "name": {"type": "string", "minLength": 1, "description": "A tag, percent-encoded."},
+    "subscription_id": {"type": "integer", "minimum": 1, "maximum": TASK_ID_MAX},
 }
 IF_MATCH = {
     "in": "header",
@@ -214,6 +218,8 @@ def build_spec(app: Flask) -> dict:
     spec.components.schema("TrashedTask", schema=TrashedTaskSchema)
     spec.components.schema("Deletion", schema=DeletionSchema)
     spec.components.schema("Changes", schema=ChangesSchema)
+    spec.components.schema("Subscription", schema=SubscriptionSchema)
+    spec.components.schema("PushKey", schema=PushKeySchema)
     spec.components.schema("Problem", schema=ProblemSchema)
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
         operations = {}

@@ -24,6 +24,7 @@ from ..helpers import (
     build_app,
     dispose,
     fresh_database,
+    push_subscription,
 )
 
 
@@ -248,3 +249,50 @@ def test_0004_up_and_down_with_data_in_the_tables(empty_app):
     assert [t["title"] for t in client.get(f"{TASKS}?tag=home", headers=bearer()).json] == [
         "trashed"
     ]
+
+
+def test_0005_up_and_down_with_data_in_the_tables(empty_app):
+    """Existing tasks keep their reminders; going down drops subscriptions and deliveries only."""
+    client = empty_app.test_client()
+    with empty_app.app_context():
+        flask_migrate.upgrade(revision="0004")
+        db.session.execute(text("INSERT INTO users (id) VALUES ('alice')"))
+        db.session.execute(
+            text(
+                "INSERT INTO tasks (user_id, title, remind_at, created_at, updated_at) VALUES "
+                "('alice', 'old', '2027-01-04 08:00:00+00:00', '2026-11-26 07:00:00+00:00', "
+                "'2026-11-26 07:00:00+00:00')"
+            )
+        )
+        db.session.commit()
+        flask_migrate.upgrade()
+    (old,) = client.get("/api/alice/tasks", headers=bearer()).json
+    assert old["remind_at"] == "2027-01-04T08:00:00Z"
+    subscribed = client.post(
+        "/api/alice/push/subscriptions", json=push_subscription(), headers=bearer()
+    )
+    assert subscribed.status_code == 201
+    with empty_app.app_context():
+        db.session.execute(
+            text(
+                "INSERT INTO push_deliveries (task_id, remind_at, subscription_id, attempts, "
+                "outcome, created_at) VALUES (:task, '2027-01-04 08:00:00+00:00', :subscription, "
+                "1, 'sent', '2027-01-04 08:00:01+00:00')"
+            ),
+            {"task": old["id"], "subscription": subscribed.json["id"]},
+        )
+        db.session.commit()
+        flask_migrate.downgrade(revision="0004")
+        tables = set(inspect(db.engine).get_table_names())
+        indexes = {index["name"] for index in inspect(db.engine).get_indexes("tasks")}
+        db.session.commit()
+    assert not tables & {"push_subscriptions", "push_deliveries"}
+    assert "ix_tasks_remind_at_id" not in indexes
+
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+    assert schema_differences(empty_app) == []
+    assert [task["title"] for task in client.get("/api/alice/tasks", headers=bearer()).json] == [
+        "old"
+    ]
+    assert client.get("/api/alice/push/subscriptions", headers=bearer()).json == []

@@ -232,3 +232,34 @@ def test_purge_trash_finds_expired_tasks_by_index(pg_app):
     )
     nodes = plan_nodes(pg_app, statement, {})
     assert "ix_tasks_deleted_at" in {node.get("Index Name") for node in nodes}
+
+
+def test_the_reminder_dispatcher_finds_due_reminders_by_their_index(pg_app):
+    """Every user's reminders of the last 24 h, found by time: no scan of the tasks."""
+    from taskapi.data import push_store
+
+    with pg_app.app_context():
+        db.session.execute(
+            text(
+                "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at, "
+                "updated_at) SELECT 'user' || n, 'https://fcm.googleapis.com/x/' || n, 'k', 'a', "
+                "now() - interval '2 days', now() FROM generate_series(1, 20) AS n"
+            )
+        )
+        db.session.execute(text("ANALYZE push_subscriptions"))
+        db.session.commit()
+    try:
+        now = datetime.now(UTC)
+
+        def fan_out():
+            assert push_store.fan_out(now, now - timedelta(hours=24), 20) == 20
+
+        statements = captured_selects(pg_app, fan_out, start="INSERT INTO push_deliveries")
+        assert len(statements) == 1
+        nodes = plan_nodes(pg_app, *statements[0])
+        assert full_scans_of_tasks(nodes) == []
+        assert "ix_tasks_remind_at_id" in {node.get("Index Name") for node in nodes}
+    finally:
+        with pg_app.app_context():
+            db.session.execute(text("DELETE FROM push_subscriptions"))  # and their rows
+            db.session.commit()
