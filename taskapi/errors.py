@@ -55,8 +55,30 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_validation_error(error: ValidationError) -> Response:
-    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
-    return problem(400, "The request is invalid.", errors=messages)
+    return problem(400, "The request is invalid.", errors=field_messages(error))
+
+
+def field_messages(error: ValidationError) -> dict[str, list[str]]:
+    """A 400's ``errors``: field -> messages, flat as docs/api.md has it.
+
+    A nested object's fields are named by path (``keys.auth``); a message about
+    the nested object as a whole goes under its own name, and one about the
+    whole body under ``_schema``.
+    """
+    flat: dict[str, list[str]] = {}
+
+    def collect(messages, path: str) -> None:
+        if isinstance(messages, str):
+            flat.setdefault(path or "_schema", []).append(messages)
+        elif isinstance(messages, dict):
+            for name, inner in messages.items():
+                collect(inner, path if name == "_schema" else f"{path}.{name}".lstrip("."))
+        else:
+            for inner in messages:
+                collect(inner, path)
+
+    collect(error.messages, "")
+    return flat
 
 
 def handle_database_error(error: SQLAlchemyError) -> Response:

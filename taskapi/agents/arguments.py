@@ -14,6 +14,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..data.models import IDEMPOTENCY_KEY_MAX_LENGTH
+from ..errors import field_messages
 from ..http.cursors import CURSOR_MAX_LENGTH
 from ..schemas.changes import CHANGES_LIMIT_MAX, ChangesQuerySchema
 from ..schemas.tasks import CompleteSchema, TaskSchema, TaskUpdateSchema, task_list_query_schema
@@ -128,11 +129,6 @@ def load_arguments(arguments: dict, own: Schema, body: Schema | None = None) -> 
     if errors:
         raise ValidationError(errors)
     return loaded_own, loaded_body
-
-
-def field_messages(error: ValidationError) -> dict:
-    """As taskapi.errors puts them in a 400: field -> messages, ``_schema`` for the whole."""
-    return error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
 
 
 def json_schema(*schemas: Schema) -> dict:
