@@ -67,11 +67,36 @@ def peer_allowed(host: str, peer: str) -> bool:
 
     A listed IP address is what it is (the endpoint rule checked it); a host
     name must lead to a public address: no loopback, private, link-local,
-    shared or reserved one, however the name resolves.
+    shared, reserved or multicast one, however the name resolves, nor an IPv6
+    address that leads to such an IPv4 one (mapped, 6to4, NAT64).
     """
     if host_address(host.strip("[]")) is not None:
         return True
-    address = ipaddress.ip_address(peer.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_global
+    return is_public(ipaddress.ip_address(peer.split("%", 1)[0]))
+
+
+# RFC 6052's well-known NAT64 prefix: a gateway forwards to the IPv4 address in the last 32 bits.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NOT_PUBLIC_V6 = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215): translated inside the network
+        "::/96",  # IPv4-compatible (deprecated): the IPv4 address is anyone's
+        "2001::/32",  # Teredo: tunnels to an IPv4 address
+        "fec0::/10",  # site-local (deprecated); Python still calls it global
+    )
+)
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A unicast address on the internet; an IPv6 one that carries an IPv4 address
+    (mapped, 6to4, NAT64) only when that address is."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(embedded)
+        if any(address in network for network in NOT_PUBLIC_V6):
+            return False
+    return address.is_global and not address.is_multicast

@@ -79,6 +79,21 @@ def test_unusable_host_settings_are_refused(raw):
         ("fcm.googleapis.com", "100.64.0.1", False),  # carrier-grade NAT
         ("fcm.googleapis.com", "::ffff:192.168.0.1", False),
         ("fcm.googleapis.com", "fe80::1%eth0", False),
+        # IPv6 forms that carry a private IPv4 address, or are not public otherwise.
+        ("fcm.googleapis.com", "64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("fcm.googleapis.com", "64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("fcm.googleapis.com", "64:ff9b:1::a00:1", False),  # local-use NAT64
+        ("fcm.googleapis.com", "2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("fcm.googleapis.com", "2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("fcm.googleapis.com", "::ffff:10.0.0.1", False),  # IPv4-mapped
+        ("fcm.googleapis.com", "::a00:1", False),  # IPv4-compatible (deprecated)
+        ("fcm.googleapis.com", "::8.8.8.8", False),
+        ("fcm.googleapis.com", "2001:0:4136:e378:8000:63bf:f5ff:fffe", False),  # Teredo
+        ("fcm.googleapis.com", "fec0::1", False),  # site-local (deprecated)
+        ("fcm.googleapis.com", "ff0e::1", False),  # multicast
+        ("fcm.googleapis.com", "224.0.0.1", False),
+        ("fcm.googleapis.com", "64:ff9b::808:808", True),  # NAT64 of a public address
+        ("fcm.googleapis.com", "2002:808:808::1", True),  # 6to4 of a public address
         ("127.0.0.1", "127.0.0.1", True),  # a listed address is what it is
     ],
 )
