@@ -17,15 +17,15 @@ from .config import completed, from_environment, load_config, startup_warnings
 from .data.database import init_database
 from .errors import register_error_handlers
 from .http.cors import init_cors
+from .http.flask_app import TaskAPI
 from .http.request_log import init_request_log
 from .http.routing import init_routing
-from .http.sessions import init_sessions
 
 
 def create_app(config: Mapping | None = None) -> Flask:
     """Build the app from the environment, or from ``config`` when given (tests)."""
     # No static folder: the API serves JSON (and the docs assets, from their package).
-    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app = TaskAPI(__name__, instance_relative_config=True, static_folder=None)
     with one_line_refusals():
         configure(app, config)
     trust_proxies(app)
@@ -56,7 +56,6 @@ def trust_proxies(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    init_sessions(app)
     init_request_log(app)
     for warning in startup_warnings(app.config):
         app.logger.warning("configuration: %s", warning)

@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from .database import atomic, transaction_state
+from .database import atomic, connection, transaction_state
 from .models import User
 
 USERS = User.__table__
@@ -88,7 +88,8 @@ def execute_with_change_number(
 
 
 def rows_of(statement: Executable, parameters) -> list[RowMapping]:
-    return db.session.connection().execute(statement, parameters).mappings().all()
+    with connection() as database:
+        return database.execute(statement, parameters).mappings().all()
 
 
 @lru_cache(maxsize=64)  # the prebuilt statements (a create's INSERT) are built once

@@ -1,5 +1,6 @@
 """The database policy, in one place: engine options, connection hooks, the statement
-time limit, and ``atomic()`` for statements that must commit together (docs/design.md)."""
+time limit, ``connection()`` for a statement and ``atomic()`` for statements that
+must commit together (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -116,6 +117,22 @@ def atomic() -> Iterator[None]:
     finally:
         session.info[ATOMIC_DEPTH] = 0
         del session.info[TRANSACTION_STATE]
+
+
+@contextmanager
+def connection() -> Iterator[Connection]:
+    """The connection to run a statement on.
+
+    Inside a transaction (``atomic()``, or after the session began one), the
+    session's, so the statement sees and joins what the transaction did.
+    Otherwise one from the pool for just this statement: it commits by itself
+    (AUTOCOMMIT) and needs none of the session's bookkeeping.
+    """
+    if db.session.registry.has() and db.session().in_transaction():
+        yield db.session.connection()
+    else:
+        with db.engine.connect() as pooled:
+            yield pooled
 
 
 ATOMIC_DEPTH = "taskapi.atomic_depth"

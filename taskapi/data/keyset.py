@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Integer, RowMapping, Select, bindparam, tuple_
 
-from ..extensions import db
+from .database import connection
 
 
 @dataclass(frozen=True)
@@ -92,20 +92,20 @@ def fetch_page(
     whose rows carry the total (a scalar subquery, ``count_statement``'s), so
     a page costs one round trip; only an empty page after a cursor needs a second.
     """
-    connection = db.session.connection()
-    segment = after.segment if after else 0
-    rows: list = []
-    while segment < order.segments and len(rows) <= limit:
-        resume = after is not None and after.segment == segment
-        values = parameters | {"limit": limit + 1 - len(rows)}
-        if resume:
-            values |= after_parameters(after)
-        rows += connection.execute(page_statement(segment, resume), values).mappings().all()
-        segment += 1
-    if rows:
-        total = rows[0]["total"]
-    elif after:  # past the end: the count is still the query's
-        total = connection.execute(count_statement, parameters).scalar()
-    else:
-        total = 0
-    return Page(rows[:limit], order.next_position(rows, limit), total)
+    with connection() as database:
+        segment = after.segment if after else 0
+        rows: list = []
+        while segment < order.segments and len(rows) <= limit:
+            resume = after is not None and after.segment == segment
+            values = parameters | {"limit": limit + 1 - len(rows)}
+            if resume:
+                values |= after_parameters(after)
+            rows += database.execute(page_statement(segment, resume), values).mappings().all()
+            segment += 1
+        if rows:
+            total = rows[0]["total"]
+        elif after:  # past the end: the count is still the query's
+            total = database.execute(count_statement, parameters).scalar()
+        else:
+            total = 0
+        return Page(rows[:limit], order.next_position(rows, limit), total)

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, RowMapping, delete, insert, true
 
 from ..extensions import db
+from .database import connection
 from .models import TASK_ID_MAX, Task, TaskTag, Tombstone, folded, utcnow
 
 TASKS = Task.__table__
@@ -27,7 +28,8 @@ IDS_PER_STATEMENT = 10_000
 
 def one_row(statement, parameters=None) -> RowMapping | None:
     """The first row of a statement, as a mapping of column names."""
-    return db.session.connection().execute(statement, parameters).mappings().first()
+    with connection() as database:
+        return database.execute(statement, parameters).mappings().first()
 
 
 def can_exist(task_id: int) -> bool:

@@ -7,7 +7,6 @@ empty, read-only one, and nothing is read or written.
 
 from __future__ import annotations
 
-from flask import Flask
 from flask.sessions import NullSession, SessionInterface
 
 NO_SESSION = NullSession()
@@ -19,7 +18,3 @@ class NoSessions(SessionInterface):
 
     def save_session(self, app, session, response) -> None:
         return None  # never called: Flask skips saving a null session
-
-
-def init_sessions(app: Flask) -> None:
-    app.session_interface = NoSessions()

@@ -182,6 +182,39 @@ def test_endpoints_off_the_push_services_are_400(client, endpoint):
     assert endpoints(client) == []
 
 
+MALFORMED = {
+    "text after a bracketed host": "https://[::1]x/push",
+    "text after a bracketed host and a port": "https://[::1]x:4443/push",
+    "two closing brackets": "https://[::1]]/push",
+    "zone id": "https://[::1%25lo]/push",
+    "unclosed bracket": "https://[::1/push",
+    "port 0": "https://127.0.0.1:0/push",
+    "empty port": "https://127.0.0.1:/push",
+    "port with a leading zero": "https://127.0.0.1:04443/push",
+    "port out of range": "https://127.0.0.1:65536/push",
+    "signed port": "https://127.0.0.1:+443/push",
+    "userinfo before a listed address": "https://a@127.0.0.1/push",
+    "backslash": "https://127.0.0.1\\@fcm.googleapis.com/push",
+    "tab": "https://127.0.0.1\t/push",
+    "full-width dot": "https://fcm\uff0egoogleapis.com/x",
+    "punycode of another name": "https://xn--fcm-googleapis-com.evil.test/x",
+}
+
+
+@pytest.mark.parametrize("endpoint", MALFORMED.values(), ids=MALFORMED)
+def test_malformed_endpoints_are_400_even_around_listed_addresses(
+    app, database_url, make_app, endpoint
+):
+    client = make_app(
+        database_url, PUSH_SERVICE_HOSTS="fcm.googleapis.com, 127.0.0.1, [::1]"
+    ).test_client()
+    response = subscribe(client, push_subscription(endpoint))
+    assert response.status_code == 400
+    assert response.mimetype == PROBLEM
+    assert list(response.json["errors"]) == ["endpoint"]
+    assert endpoints(client) == []
+
+
 def key_text(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 

@@ -54,6 +54,16 @@ def test_endpoints_on_listed_hosts_pass(endpoint):
         "https://127.0.0.1@fcm.googleapis.com/x",
         "https://fcm.googleapis.com:0/x",
         "http://127.0.0.1:4443/x",
+        # Malformed hosts and ports, even around a listed address.
+        "https://[::1]x/push/x",
+        "https://[::1]x:4443/push/x",
+        "https://[::1]]/push/x",
+        "https://[::1%25lo]/push/x",
+        "https://127.0.0.1:0/push/x",
+        "https://127.0.0.1:/push/x",
+        "https://127.0.0.1:04443/push/x",
+        "https://fcm.googleapis.com:/x",
+        "https://fcm.googleapis.com:0443/x",
     ],
 )
 def test_other_endpoints_fail(endpoint):
