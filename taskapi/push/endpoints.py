@@ -7,7 +7,8 @@ host: equal to an entry of ``PUSH_SERVICE_HOSTS`` or a subdomain of it at a
 label boundary (``fcm.googleapis.com`` admits ``x.fcm.googleapis.com``,
 never ``evilfcm.googleapis.com`` nor ``fcm.googleapis.com.evil.test``).
 No user information (``user@host``), no IP literal unless an entry names
-that address, no fragment, nothing outside RFC 3986's characters. An entry
+that address, no fragment, nothing outside RFC 3986's characters, nothing
+after a host but a plain port (1-65535, no leading zero). An entry
 that is a host name admits port 443 only unless it names a port
 (``push.example.com:8443``); an entry that is an IP address (a stand-in
 service on loopback, for tests and development) admits any port of it.
@@ -32,6 +33,9 @@ from ..config import DEFAULT_HTTPS_PORT, PushHost, host_address, is_host_name
 ENDPOINT_MAX_LENGTH = 2048
 # RFC 3986's unreserved, reserved and percent characters: nothing else is part of a URL.
 URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=%]+")
+# A host name, an IPv4 address or a bracketed IPv6 one (no zone), and a port as
+# written by whoever means it: no empty port, no leading zero, never 0.
+AUTHORITY = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[1-9][0-9]{0,4})?")
 
 
 def endpoint_problem(endpoint: object, hosts: tuple[PushHost, ...]) -> str | None:
@@ -51,6 +55,8 @@ def endpoint_problem(endpoint: object, hosts: tuple[PushHost, ...]) -> str | Non
         return "Must be a URL with a valid host and port."
     if "@" in parts.netloc:
         return "Must not carry user information."
+    if not AUTHORITY.fullmatch(parts.netloc):  # urlsplit accepts "[::1]x" and ":0443"
+        return "Must be a URL with a valid host and port."
     if parts.fragment or "#" in endpoint:
         return "Must not have a fragment."
     host = (parts.hostname or "").lower()
