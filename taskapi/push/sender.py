@@ -119,10 +119,9 @@ class Sender:
     def send(self, endpoint: str, p256dh: str, auth: str, payload: str, ttl: int) -> Outcome:
         if endpoint_problem(endpoint, self.hosts):
             return Outcome("refused", "the endpoint is not on a push service's host")
-        parts = urlsplit(endpoint)
         claims = {
             "sub": self.subject,
-            "aud": f"{parts.scheme}://{parts.netloc}",
+            "aud": audience(endpoint),
             "exp": int(time.time()) + VAPID_LIFETIME_SECONDS,
         }
         try:
@@ -149,6 +148,17 @@ class Sender:
         except requests.RequestException as error:
             return Outcome("failed", type(error).__name__)
         return outcome_of(response)
+
+
+def audience(endpoint: str) -> str:
+    """The VAPID ``aud`` (RFC 8292 section 2): the endpoint's origin as RFC 6454
+    writes it, with the host in lower case and no port 443; never a path."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = "" if parts.port in (None, 443) else f":{parts.port}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 def outcome_of(response: requests.Response) -> Outcome:

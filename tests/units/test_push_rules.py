@@ -21,6 +21,7 @@ from taskapi.config import (
     public_key_of,
 )
 from taskapi.push.endpoints import endpoint_problem, peer_allowed
+from taskapi.push.sender import audience
 
 HOSTS = parse_push_hosts("fcm.googleapis.com, push.example.com:8443, 127.0.0.1, [::1]")
 
@@ -109,6 +110,22 @@ def test_unusable_host_settings_are_refused(raw):
 )
 def test_a_host_name_must_lead_to_a_public_address(host, peer, allowed):
     assert peer_allowed(host, peer) is allowed
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "origin"),
+    [
+        ("https://fcm.googleapis.com/fcm/send/x?y=1", "https://fcm.googleapis.com"),
+        ("https://FCM.GoogleAPIs.com/x", "https://fcm.googleapis.com"),  # RFC 6454: lower case
+        ("https://fcm.googleapis.com:443/x", "https://fcm.googleapis.com"),  # no default port
+        ("https://push.example.com:8443/a/b", "https://push.example.com:8443"),
+        ("https://127.0.0.1:4443/push/x", "https://127.0.0.1:4443"),
+        ("https://[::1]:4443/push/x", "https://[::1]:4443"),
+    ],
+)
+def test_the_vapid_audience_is_the_endpoints_origin(endpoint, origin):
+    """RFC 8292 section 2: ``aud`` is the origin of the push resource, never a path."""
+    assert audience(endpoint) == origin
 
 
 def test_vapid_keys_are_raw_p256_keys():
