@@ -315,11 +315,35 @@ def check_dispatcher_config(config: Mapping) -> None:
             "flask --app taskapi vapid-keys; VAPID_SUBJECT is mailto:you@example.com or "
             "an https: URL)."
         )
-    if not config.get("PUSH_CA_BUNDLE"):
+    ca_file = config.get("PUSH_CA_BUNDLE")
+    if not ca_file:
         raise ConfigError(
             "send-reminders found no CA certificates: install the system's (Debian: "
             "ca-certificates) or set SSL_CERT_FILE."
         )
+    problem = ca_file_problem(ca_file)
+    if problem:  # else every push would fail, one by one, with an OSError
+        raise ConfigError(
+            f"The CA file for pushes, {ca_file!r} (REQUESTS_CA_BUNDLE or SSL_CERT_FILE), {problem}."
+        )
+
+
+def ca_file_problem(path: str) -> str | None:
+    """Why TLS cannot verify against ``path`` (a PEM file, or a folder of them), or None."""
+    import ssl  # here: gunicorn's gevent workers patch ssl before the app is imported
+
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            ssl.create_default_context(cafile=path)
+    except FileNotFoundError:
+        return "does not exist"
+    except ssl.SSLError:
+        return "holds no PEM certificate"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or type(error).__name__})"
+    return None
 
 
 def normalize_database_url(url: str) -> str:

@@ -192,6 +192,34 @@ def test_the_ca_file_honours_the_environment(tmp_path):
     assert os.path.realpath(system) == "/etc/ssl/certs/ca-certificates.crt"
 
 
+UNUSABLE_CA_FILES = {
+    "missing": ("missing.pem", None, "does not exist"),
+    "in a missing folder": ("missing/ca.pem", None, "does not exist"),
+    "empty": ("empty.pem", "", "holds no PEM certificate"),
+    "not PEM": ("junk.pem", "not a certificate\n", "holds no PEM certificate"),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"), UNUSABLE_CA_FILES.values(), ids=UNUSABLE_CA_FILES
+)
+def test_the_dispatcher_refuses_a_ca_file_it_cannot_use(tmp_path, name, text, problem):
+    """At startup, in one line, not as every push failing with an OSError."""
+    ca_file = str(tmp_path / name)
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    config = config_for(tmp_path, APP_ENV="development", SSL_CERT_FILE=ca_file)
+    with pytest.raises(ConfigError, match=problem) as refused:
+        check_dispatcher_config(config)
+    assert ca_file in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_the_dispatcher_takes_a_ca_file_or_folder_it_can_use(tmp_path):
+    system = "/etc/ssl/certs/ca-certificates.crt"
+    for ca in (system, "/etc/ssl/certs"):  # requests takes a folder of certificates too
+        check_dispatcher_config(config_for(tmp_path, APP_ENV="development", SSL_CERT_FILE=ca))
+
+
 SENDING_SIDE = ("pywebpush", "requests", "http_ece", "py_vapid", "aiohttp", "urllib3")
 
 
