@@ -309,6 +309,14 @@ def finish(
     )
 
 
+def forget(dispatcher: str, claims: list[Claim]) -> None:
+    """Delete the rows of claims that no longer stand for a push (nothing was sent):
+    if the change is undone (the task restored or reopened, the reminder set back),
+    the next fan-out makes the row again and the reminder goes out once."""
+    if claims:
+        db.session.connection().execute(delete(DELIVERIES).where(claimed(dispatcher, claims)))
+
+
 def retry_later(dispatcher: str, retries: list[tuple[Claim, datetime]]) -> None:
     """Give the claims up until their retry time, when any dispatcher may take them."""
     if not retries:

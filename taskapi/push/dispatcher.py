@@ -159,7 +159,7 @@ class Dispatcher:
         claims = push_store.claim(self.name, free, now, self.lease)
         more = len(claims) == free or made == FAN_OUT_LIMIT
         pushes, stale = push_store.pushes_for(claims)
-        push_store.finish(self.name, stale, "cancelled", now, attempted=False)
+        push_store.forget(self.name, stale)
         if stale:
             self.counts["cancelled"] += len(stale)
         for push in pushes:

@@ -175,7 +175,45 @@ def test_a_task_changed_between_claim_and_send_is_not_sent(client, push_app, ser
     time.sleep(0.3)
     dispatch(push_app)
     assert [payload["title"] for payload in payloads(service, endpoint)] == ["c"]
-    assert outcomes(push_app) == ["cancelled", "cancelled", "sent"]
+    assert outcomes(push_app) == ["sent"]  # the others' rows are deleted, nothing was sent
+
+
+def test_a_change_undone_after_a_cancelled_claim_still_sends_it_once(
+    client, push_app, service, monkeypatch
+):
+    """Trashed, completed or cleared between claim and send, then restored, reopened
+    or set back: the reminder is sent once, as if the claim had come after the undo."""
+    endpoint = subscribe(client, service)
+    trashed, completed, cleared = (create(client, title=t, remind_at=soon()) for t in "abc")
+    url = "/api/alice/tasks/{}"
+    claim = dispatcher_module.push_store.claim
+
+    def claim_then_change(*args, **kwargs):
+        claimed = claim(*args, **kwargs)
+        if claimed:
+            client.delete(url.format(trashed["id"]), headers=bearer())
+            client.patch(url.format(completed["id"]), json={"completed": True}, headers=bearer())
+            client.patch(url.format(cleared["id"]), json={"remind_at": None}, headers=bearer())
+        return claimed
+
+    monkeypatch.setattr(dispatcher_module.push_store, "claim", claim_then_change)
+    time.sleep(0.3)
+    dispatch(push_app)
+    assert payloads(service, endpoint) == []
+    monkeypatch.undo()
+
+    undone = [
+        client.post(f"/api/alice/trash/{trashed['id']}/restore", headers=bearer()),
+        client.patch(url.format(completed["id"]), json={"completed": False}, headers=bearer()),
+        client.patch(
+            url.format(cleared["id"]), json={"remind_at": cleared["remind_at"]}, headers=bearer()
+        ),
+    ]
+    assert [response.status_code for response in undone] == [200, 200, 200]
+    dispatch(push_app)
+    dispatch(push_app)
+    assert sorted(payload["title"] for payload in payloads(service, endpoint)) == ["a", "b", "c"]
+    assert outcomes(push_app) == ["sent"] * 3
 
 
 def backdate(app, hours: float, *task_ids: int) -> None:
