@@ -22,7 +22,7 @@ by Web Push") says why that sends each reminder once.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import (
@@ -163,6 +163,17 @@ class Push(NamedTuple):
 
 
 CLAIM_COLUMNS = (*DELIVERY_KEY, DELIVERIES.c.attempts, DELIVERIES.c.created_at)
+
+
+def clock() -> datetime:
+    """Now, on the database server's clock: every dispatcher measures leases and due
+    times by it, so one on a host whose clock runs ahead can neither take a claim
+    another still holds nor send a reminder early. SQLite runs in this process: its
+    clock is this host's."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return utcnow()
+    return connection.execute(select(func.clock_timestamp())).scalar_one().astimezone(UTC)
 
 
 def due_reminders(now: datetime, oldest: datetime):

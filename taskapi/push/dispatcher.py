@@ -42,7 +42,6 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..data import push_store
-from ..data.models import utcnow
 from ..data.push_store import Claim, Push
 from ..extensions import db
 from ..schemas.fields import rfc3339
@@ -151,7 +150,7 @@ class Dispatcher:
         """Make rows for the reminders that came due, claim what fits in the free
         threads and start sending it; True when more may be waiting already."""
         free = self.free_slots()
-        now = utcnow()
+        now = push_store.clock()
         made = 0
         if time.monotonic() >= self.next_fan_out:  # it reads the whole last day: once a poll
             made = push_store.fan_out(now, now - LATE_LIMIT, FAN_OUT_LIMIT)
@@ -201,7 +200,7 @@ class Dispatcher:
             self.next_record = time.monotonic() + 0.5
 
     def record(self) -> None:
-        results, now = self.unrecorded, utcnow()
+        results, now = self.unrecorded, push_store.clock()
         by_kind: dict[str, list[Claim]] = {}
         retries: list[tuple[Claim, datetime]] = []
         gone: set[int] = set()
@@ -248,14 +247,14 @@ class Dispatcher:
     def keep_claims(self) -> None:
         """Renew the claims of pushes in flight well before they lapse."""
         if self.in_flight and time.monotonic() >= self.next_renewal:
-            push_store.renew(self.name, utcnow(), self.lease)
+            push_store.renew(self.name, push_store.clock(), self.lease)
             self.next_renewal = time.monotonic() + self.lease / 3
 
     def housekeeping(self) -> None:
         if time.monotonic() < self.next_housekeeping:
             return
         self.next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
-        now = utcnow()
+        now = push_store.clock()
         late = push_store.mark_too_late(now, now - LATE_LIMIT, now - LATE_SWEEP)
         if late:
             log.warning(
@@ -295,7 +294,7 @@ class Dispatcher:
         try:
             if self.unrecorded:
                 self.record()
-            released = push_store.release(self.name, utcnow())
+            released = push_store.release(self.name, push_store.clock())
         except SQLAlchemyError as error:
             self.database_failed(error)
             released = 0  # the leases lapse by themselves

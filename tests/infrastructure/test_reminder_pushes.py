@@ -216,6 +216,33 @@ def test_a_change_undone_after_a_cancelled_claim_still_sends_it_once(
     assert outcomes(push_app) == ["sent"] * 3
 
 
+def test_a_dispatcher_whose_clock_runs_ahead_takes_no_claim_early(
+    client, push_app, service, backend, monkeypatch
+):
+    """Leases and due times are read on the database's clock, not the host's."""
+    if backend != "postgresql":
+        pytest.skip("SQLite runs in each dispatcher's process: its clock is the host's")
+    endpoint = subscribe(client, service)
+    service.answer(endpoint, Answer(delay=0.5))
+    create(client, title="due", remind_at=soon())
+    create(client, title="in a minute", remind_at=soon(60))
+    time.sleep(0.3)
+    on_time, ahead = Dispatcher(push_app), Dispatcher(push_app)
+    with push_app.app_context():
+        on_time.claim_and_send()
+        assert len(on_time.in_flight) == 1
+        two_minutes_ahead = datetime.now(UTC) + timedelta(minutes=2)
+        for module in (dispatcher_module, dispatcher_module.push_store):  # this host's clock
+            monkeypatch.setattr(module, "utcnow", lambda: two_minutes_ahead, raising=False)
+        ahead.claim_and_send()  # the lease has 60 s left, the other reminder 60 s to go
+        assert ahead.in_flight == {}
+    monkeypatch.undo()
+    on_time.run_until_idle()
+    for dispatcher in (on_time, ahead):
+        dispatcher.close()
+    assert [payload["title"] for payload in payloads(service, endpoint)] == ["due"]
+
+
 def backdate(app, hours: float, *task_ids: int) -> None:
     """Reminders that came due ``hours`` ago, for subscriptions older than that."""
     past = datetime.now(UTC) - timedelta(hours=hours)
