@@ -17,7 +17,9 @@ answered 400/401/403 and listed in ``problems``; one that passes is kept in
 A subscription can be told how to answer (``answer(endpoint, ...)``): a
 status with headers (410, 429 with Retry-After, 500, a redirect), after a
 delay, or no answer at all (the connection hangs until ``release()``, then
-closes). Never imported by the app.
+closes); a trickled answer (a byte at a time, each within any read
+timeout), or a body longer than it should be, stalled after its first bytes.
+Never imported by the app.
 """
 
 from __future__ import annotations
@@ -140,6 +142,9 @@ class Answer:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
     hang: bool = False
+    body: int = 0  # bytes of body sent (b"x" each)
+    length: int | None = None  # the Content-Length announced, when more than ``body``
+    trickle: float = 0.0  # the whole answer a byte at a time, this many seconds apart
 
 
 @dataclass
@@ -275,7 +280,32 @@ class PushService:
             headers = {name.lower(): value for name, value in request.headers.items()}
             with self.lock:
                 self.pushes.append(Received(token, payload, headers, claims, time.time()))
-        request.reply(answer.status, answer.headers)
+        if answer.body or answer.length or answer.trickle:
+            self.reply_slowly(request, answer)
+        else:
+            request.reply(answer.status, answer.headers)
+
+    def reply_slowly(self, request: BaseHTTPRequestHandler, answer: Answer) -> None:
+        """An answer trickled a byte at a time, or longer than it announces and then
+        stalled (until ``release()``), until the sender gives up and goes away."""
+        length = max(answer.body, answer.length or 0)
+        head = f"HTTP/1.1 {answer.status} Answer\r\nContent-Length: {length}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in answer.headers.items())
+        data = (head + "\r\n").encode() + b"x" * answer.body
+        request.close_connection = True
+        try:
+            if answer.trickle:
+                for index in range(len(data)):
+                    if self.released.is_set():
+                        return
+                    request.wfile.write(data[index : index + 1])
+                    time.sleep(answer.trickle)
+            else:
+                request.wfile.write(data)
+            if length > answer.body:
+                self.released.wait()
+        except OSError:  # the sender gave up and closed the connection
+            pass
 
     def check_vapid(self, authorization: str) -> dict:
         match = VAPID_AUTHORIZATION.fullmatch(authorization.strip())

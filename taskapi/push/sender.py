@@ -11,7 +11,9 @@ and aiohttp, which web workers do without). Each push:
 - connects only where the rule allows: a host name must reach a public
   address (``peer_allowed``), so DNS cannot send it into the private network;
 - never follows a redirect (a 3xx is a failed push), and waits at most
-  ``PUSH_TIMEOUT_SECONDS`` to connect and as long for each read.
+  ``PUSH_TIMEOUT_SECONDS`` to connect and as long for each read, and twice
+  that for the whole push, however slowly the answer trickles in; it reads
+  at most 64 KiB of the answer's body.
 
 What comes back is an ``Outcome``; nothing here logs, and no outcome carries
 an endpoint, a key or a payload (they are capability URLs and secrets).
@@ -19,7 +21,9 @@ an endpoint, a key or a payload (they are capability URLs and secrets).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -32,7 +36,7 @@ from pywebpush import WebPushException, webpush
 from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import HTTPError, NewConnectionError, ReadTimeoutError
 
 from .endpoints import endpoint_problem, peer_allowed
 
@@ -42,6 +46,10 @@ VAPID_LIFETIME_SECONDS = 12 * 3600
 RETRY_AFTER_MAX_SECONDS = 3600
 SENT = (200, 201, 202)
 GONE = (404, 410)
+# Push services answer with a few bytes; what comes beyond this is not read.
+ANSWER_MAX_BYTES = 64 * 1024
+# The push this thread is sending: its Deadline (see ``watch``).
+pushing = threading.local()
 
 
 class Outcome(NamedTuple):
@@ -58,17 +66,85 @@ class PeerRefused(NewConnectionError):
     """The host name led to an address that is not public."""
 
 
+class Deadline:
+    """Ends a push that runs past ``seconds``, whatever the push service does.
+
+    Timeouts bound each read, so an answer trickled a byte at a time never
+    meets one; at the deadline a timer shuts the connection's socket down,
+    which wakes whatever read, or TLS handshake, is waiting on it.
+    """
+
+    def __init__(self, seconds: float):
+        self.passed = False
+        self.connection: CheckedHTTPSConnection | None = None
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        pushing.deadline = self
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.timer.cancel()
+        pushing.deadline = None
+        with self.lock:
+            self.connection = None  # kept by the pool for the next push: not ours to shut
+
+    def expire(self) -> None:
+        with self.lock:
+            self.passed = True
+            if self.connection is not None:
+                self.connection.shut()
+
+    def watch(self, connection: CheckedHTTPSConnection) -> None:
+        with self.lock:
+            self.connection = connection
+            if self.passed:
+                connection.shut()
+
+
+def watch(connection: CheckedHTTPSConnection) -> None:
+    """The connection the current push goes over: its deadline shuts it."""
+    deadline = getattr(pushing, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
+
+
 class CheckedHTTPSConnection(HTTPSConnection):
+    handle: socket.socket | None = None
+
     def _new_conn(self):
         sock = super()._new_conn()
         if not peer_allowed(self.host, sock.getpeername()[0]):
             sock.close()
             raise PeerRefused(self, "the push service's address is not public")
+        # A second descriptor of the socket, which the TLS socket wrapped around it
+        # does not own: shutting it down from another thread ends any read on it.
+        self.handle = sock.dup()
+        watch(self)
         return sock
+
+    def shut(self) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(OSError):  # closed already
+                self.handle.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        super().close()
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
 
 
 class CheckedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = CheckedHTTPSConnection
+
+    def _get_conn(self, timeout=None):
+        connection = super()._get_conn(timeout)
+        watch(connection)  # a kept-alive one, or one _new_conn is about to connect
+        return connection
 
 
 class CheckedAdapter(HTTPAdapter):
@@ -88,7 +164,20 @@ class PlainHTTPRefused(BaseAdapter):
 class NoRedirectSession(requests.Session):
     def request(self, *args, **kwargs):
         kwargs["allow_redirects"] = False
-        return super().request(*args, **kwargs)
+        kwargs["stream"] = True  # the body is read below, ANSWER_MAX_BYTES of it at most
+        response = super().request(*args, **kwargs)
+        try:
+            body = response.raw.read(ANSWER_MAX_BYTES + 1, decode_content=False)
+        except ReadTimeoutError as error:
+            response.close()
+            raise requests.ReadTimeout(error, response=response) from None
+        except (HTTPError, OSError) as error:
+            response.close()
+            raise requests.ConnectionError(error, response=response) from None
+        if len(body) > ANSWER_MAX_BYTES:
+            response.close()  # not worth reading to its end: the connection goes
+        response._content = body[:ANSWER_MAX_BYTES]  # what pywebpush reads as .text
+        return response
 
 
 def new_session(ca_file: str) -> requests.Session:
@@ -108,6 +197,7 @@ class Sender:
         self.subject = config["VAPID_SUBJECT"]
         self.hosts = config["PUSH_SERVICES"]
         self.timeout = config["PUSH_TIMEOUT_SECONDS"]
+        self.deadline = 2 * self.timeout  # the whole push: connect, send, the answer
         self.ca_file = config["PUSH_CA_BUNDLE"]
         self.local = threading.local()
 
@@ -124,30 +214,38 @@ class Sender:
             "aud": audience(endpoint),
             "exp": int(time.time()) + VAPID_LIFETIME_SECONDS,
         }
+        deadline = Deadline(self.deadline)
         try:
-            response = webpush(
-                {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
-                data=payload,
-                vapid_private_key=self.vapid,
-                vapid_claims=claims,
-                ttl=ttl,
-                headers={"Urgency": "high"},
-                timeout=self.timeout,
-                requests_session=self.session(),
-            )
+            with deadline:
+                response = webpush(
+                    {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
+                    data=payload,
+                    vapid_private_key=self.vapid,
+                    vapid_claims=claims,
+                    ttl=ttl,
+                    headers={"Urgency": "high"},
+                    timeout=self.timeout,
+                    requests_session=self.session(),
+                )
         except WebPushException as error:
             if error.response is None:
                 return Outcome("failed", "pywebpush refused the subscription")
             response = error.response
-        except requests.Timeout:
+        except requests.RequestException as error:
+            if not deadline.passed:
+                return self.outcome_of_error(error)
+        if deadline.passed:  # what came of the answer was cut short: as good as none
+            return Outcome("retry", f"no whole answer within {self.deadline:g} s")
+        return outcome_of(response)
+
+    def outcome_of_error(self, error: requests.RequestException) -> Outcome:
+        if isinstance(error, requests.Timeout):
             return Outcome("retry", f"no answer within {self.timeout:g} s")
-        except requests.ConnectionError as error:
+        if isinstance(error, requests.ConnectionError):
             if isinstance(cause_of(error), PeerRefused):
                 return Outcome("refused", "the push service's address is not public")
             return Outcome("retry", f"connection failed ({connection_problem(error)})")
-        except requests.RequestException as error:
-            return Outcome("failed", type(error).__name__)
-        return outcome_of(response)
+        return Outcome("failed", type(error).__name__)
 
 
 def audience(endpoint: str) -> str:

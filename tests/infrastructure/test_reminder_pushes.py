@@ -338,6 +338,37 @@ def test_a_hanging_push_service_delays_nobody_else(client, push_app, service):
     assert len(service.received(hanging)) == 1
 
 
+def test_a_push_service_that_trickles_its_answer_holds_a_thread_two_timeouts_at_most(
+    client, push_app, service, log_records
+):
+    """Each byte comes within the 1 s read timeout; the whole push still ends at 2 s."""
+    endpoint = subscribe(client, service)
+    service.answer(endpoint, Answer(201, body=30, trickle=0.1))  # about 8 s in all
+    create(client, remind_at=soon())
+    time.sleep(0.3)
+    started = time.monotonic()
+    dispatch(push_app)
+    assert time.monotonic() - started < 3.5
+    service.release()  # the stand-in stops trickling to a closed connection anyway
+    service.released.clear()
+    assert outcomes(push_app) == ["None"]  # to be retried, as a push without an answer
+    assert "will be retried in 2 s: no whole answer within 2 s" in log_text(log_records)
+
+
+def test_only_the_first_64_kib_of_an_answer_are_read(client, push_app, service):
+    """A body that goes on (here: 1 MiB, then silence) does not keep the push waiting."""
+    endpoint = subscribe(client, service)
+    service.answer(endpoint, Answer(201, body=1 << 20, length=1 << 30))
+    create(client, remind_at=soon())
+    time.sleep(0.3)
+    started = time.monotonic()
+    dispatch(push_app)
+    assert time.monotonic() - started < 0.9  # before the 1 s read timeout
+    service.release()
+    service.released.clear()
+    assert outcomes(push_app) == ["sent"]
+
+
 def log_text(records) -> str:
     return "\n".join(f"{record.getMessage()} {record.__dict__}" for record in records)
 
