@@ -73,8 +73,8 @@ PRODUCTION = {
 }
 # The framework-free baseline under each worker class; ratios take the faster.
 BASELINES = {
-    "baseline-gevent": {},
-    "baseline-sync": {"GUNICORN_CMD_ARGS": "--worker-class sync"},
+    "baseline-gevent": "gunicorn.conf.py",
+    "baseline-sync": "bench/gunicorn_sync.conf.py",
 }
 CONFIGURATIONS = {
     "memory": ("production, limits on, in-memory store", {"RATELIMIT_STORAGE_URI": "memory://"}),
@@ -147,11 +147,11 @@ def lua_table(users: list[dict]) -> str:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict, log: Path):
+def gunicorn(app: str, env: dict, log: Path, config: str = "gunicorn.conf.py"):
     port = free_port()
     with log.open("w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app],
+            [sys.executable, "-m", "gunicorn", "-c", config, app],
             cwd=ROOT,
             env=env | {"PORT": str(port)},
             stdout=log_file,
@@ -318,9 +318,9 @@ def main() -> None:
         with ExitStack() as servers:
             urls = {
                 name: servers.enter_context(
-                    gunicorn("bench.baseline:app", env | overrides, RESULTS / f"{name}.log")
+                    gunicorn("bench.baseline:app", env, RESULTS / f"{name}.log", config)
                 )
-                for name, overrides in BASELINES.items()
+                for name, config in BASELINES.items()
             }
             for name in configurations:
                 urls[name] = servers.enter_context(

@@ -13,7 +13,7 @@ from .auth.tokens import init_auth
 from .auth.users import init_users
 from .blueprints import accounts, changes, docs, health, push, tags, tasks, trash
 from .commands import one_line_refusals, register_commands
-from .config import completed, from_environment, load_config, startup_warnings
+from .config import completed, config_warnings, from_environment, load_config
 from .data.database import init_database
 from .errors import register_error_handlers
 from .http.cors import init_cors
@@ -57,7 +57,7 @@ def trust_proxies(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     init_request_log(app)
-    for warning in startup_warnings(app.config):
+    for warning in config_warnings(app.config):
         app.logger.warning("configuration: %s", warning)
     init_database(app)
     init_auth(app)

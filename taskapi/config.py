@@ -29,9 +29,6 @@ from limits import parse_many
 ENVIRONMENTS = ("development", "production", "testing")
 # Read in development only; variables already set win.
 DOTENV = Path(__file__).resolve().parent.parent / ".env"
-# Set by gunicorn's master once it has logged the configuration's warnings: the
-# workers it forks inherit it and do not log them again.
-WARNINGS_LOGGED = "TASKAPI_CONFIGURATION_WARNINGS_LOGGED"
 MIN_SECRET_LENGTH = 32
 # Tokens signed with the shared secret (BETTER_AUTH_SECRET, or this app's own).
 SHARED_SECRET_ALGORITHMS = ("HS256",)
@@ -222,12 +219,6 @@ def push_settings(config: Mapping) -> dict:
     except ValueError as error:
         raise ConfigError(str(error)) from None
     return {"VAPID_PUBLIC_KEY": public_key, "PUSH_SERVICES": hosts}
-
-
-def startup_warnings(config: Mapping) -> list[str]:
-    """What create_app logs: ``config_warnings``, unless gunicorn's master has
-    logged them already (once for the server, not once per worker)."""
-    return [] if os.environ.get(WARNINGS_LOGGED) else config_warnings(config)
 
 
 def config_warnings(config: Mapping) -> list[str]:

@@ -121,12 +121,19 @@ class RateLimits:
         )
 
     def reachable(self) -> bool:
+        """Whether the store answers. The check's connection is closed again: the
+        processes gunicorn forks from this one must not share its socket."""
         if self.storage is None:
             return True
         try:
             return self.storage.check()
         except Exception:
             return False
+        finally:
+            client = getattr(self.storage, "storage", None)  # limits' Redis storage: the client
+            pool = getattr(client, "connection_pool", None)
+            if pool is not None:
+                pool.disconnect()
 
 
 def count_call(config_key: str, scope: str, key: str) -> int | None:

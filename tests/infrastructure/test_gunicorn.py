@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
 import signal
 import subprocess
 import time
@@ -227,3 +229,44 @@ def test_instances_started_from_one_home_share_no_control_socket(tmp_path):
         ]
         assert first_process.poll() is None and second_process.poll() is None
     assert titles == [["first"], ["second"]]
+
+
+def socket_inodes(pid: int) -> set[str]:
+    fds = f"/proc/{pid}/fd"
+    links = set()
+    for fd in os.listdir(fds):
+        with contextlib.suppress(FileNotFoundError):  # closed meanwhile
+            links.add(os.readlink(f"{fds}/{fd}"))
+    return {link for link in links if link.startswith("socket:[")}
+
+
+def listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(f"socket:[{fields[9]}]")
+    return inodes
+
+
+def test_workers_share_only_the_listening_socket(tmp_path, backend):
+    """The app is imported once, by the master; the connections it uses (the
+    database, Redis for the limits) are each worker's own, never inherited."""
+    with fresh_database(backend, tmp_path) as database_url:
+        environment = {"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0"}
+        with gunicorn(database_url, **environment) as (base, process):
+            token = make_token("forked")
+            with ThreadPoolExecutor(8) as pool:
+                statuses = list(
+                    pool.map(lambda _: call(f"{base}/api/forked/tasks", token=token)[0], range(40))
+                )
+            assert set(statuses) == {200}
+            workers = subprocess.run(
+                ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
+            listening = listening_inodes(urllib.parse.urlsplit(base).port)
+            assert socket_inodes(process.pid) == listening
+            own = [socket_inodes(int(worker)) - listening for worker in workers]
+            assert len(own) == 2 and own[0] and own[1] and not own[0] & own[1]
