@@ -1,6 +1,7 @@
 """Instructions per request, counted by valgrind: taskapi against the baseline.
 
 Usage: .venv/bin/python bench/instructions.py [list get create] [--requests 200]
+       [--apps taskapi,baseline] [--set NAME=VALUE ...]
 
 Throughput on a shared 2-core machine drifts with whatever else runs; the
 number of instructions a request executes does not. Each app (taskapi in the
@@ -8,7 +9,10 @@ production configuration of `make bench`, and bench/baseline.py) is called
 straight through WSGI in one process under ``valgrind --tool=callgrind``,
 twice: after a warm-up of WARM_UP requests, and after WARM_UP + --requests.
 The difference divided by --requests is what one request costs the app,
-without gunicorn and the network (which cost both apps the same). Needs
+without gunicorn and the network (which cost both apps the same). ``--set``
+changes a setting of the production configuration, to see what a part costs
+(``--set CORS_ORIGINS=`` for CORS, ``--set LOG_LEVEL=WARNING`` for the access
+log, ``--set RATELIMIT_ENABLED=false`` for the limits). Needs
 valgrind (Debian package) and PostgreSQL.
 """
 
@@ -109,6 +113,7 @@ def main() -> None:
     parser.add_argument("scenarios", nargs="*", default=["list", "get", "create"])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--apps", default=",".join(APPS))
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--drive", nargs=3, metavar=("APP", "SCENARIO", "REQUESTS"))
     args = parser.parse_args()
     if args.drive:
@@ -137,6 +142,7 @@ def main() -> None:
             "BETTER_AUTH_SECRET": SECRET,
             "RATELIMIT_STORAGE_URI": "memory://",
             "BENCH_ORIGIN": ORIGIN,
+            **dict(setting.split("=", 1) for setting in args.set),
         }
         readers, writers = seed(database_url, env)
         print(f"{'scenario':8} " + " ".join(f"{name:>12}" for name in args.apps.split(",")))

@@ -335,8 +335,9 @@ class PushDelivery(db.Model):
     claimed_by: Mapped[str | None] = mapped_column(String(32))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
-    # sent, gone (the subscription ended), cancelled (the reminder changed),
-    # expired (retried past the TTL), failed, refused (endpoint rule), late (over 24 h).
+    # sent, gone (the subscription ended), expired (retried past the TTL), failed,
+    # refused (endpoint rule), late (over 24 h). A claim whose reminder changed
+    # before the push is deleted, not kept: undoing the change sends it after all.
     outcome: Mapped[str | None] = mapped_column(String(16))
     # When the row was made (the reminder came due): retries stop a TTL after it.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
