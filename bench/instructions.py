@@ -86,7 +86,7 @@ def drive(app_path: str, scenario: str, user: dict, origin: str, requests: int) 
         raise SystemExit(f"{app_path} {scenario}: answered {bad[0]}")
 
 
-def counted(app_path: str, scenario: str, env: dict, requests: int, work: Path) -> int:
+def counted(app_path: str, scenario: str, user: dict, env: dict, requests: int, work: Path) -> int:
     out = work / f"callgrind.{scenario}.{requests}"
     subprocess.run(
         [
@@ -99,6 +99,7 @@ def counted(app_path: str, scenario: str, env: dict, requests: int, work: Path) 
             app_path,
             scenario,
             str(requests),
+            json.dumps(user),
         ],
         cwd=ROOT,
         env=env,
@@ -114,20 +115,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--apps", default=",".join(APPS))
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--drive", nargs=3, metavar=("APP", "SCENARIO", "REQUESTS"))
+    parser.add_argument("--drive", nargs=4, metavar=("APP", "SCENARIO", "REQUESTS", "USER"))
     args = parser.parse_args()
     if args.drive:
-        app_path, scenario, requests = args.drive
-        drive(
-            app_path,
-            scenario,
-            json.loads(os.environ["BENCH_USER"]),
-            os.environ["BENCH_ORIGIN"],
-            int(requests),
-        )
+        from bench.run import ORIGIN
+
+        app_path, scenario, requests, user = args.drive
+        drive(app_path, scenario, json.loads(user), ORIGIN, int(requests))
         return
 
-    from bench.run import ORIGIN, PRODUCTION, SECRET, seed
+    from bench.run import PRODUCTION, SECRET, seed
     from harness.databases import fresh_postgres_database
 
     server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -141,18 +138,16 @@ def main() -> None:
             "DATABASE_URL": database_url,
             "BETTER_AUTH_SECRET": SECRET,
             "RATELIMIT_STORAGE_URI": "memory://",
-            "BENCH_ORIGIN": ORIGIN,
             **dict(setting.split("=", 1) for setting in args.set),
         }
         readers, writers = seed(database_url, env)
         print(f"{'scenario':8} " + " ".join(f"{name:>12}" for name in args.apps.split(",")))
         for scenario in args.scenarios:
             user = writers[0] if scenario == "create" else readers[0]
-            env["BENCH_USER"] = json.dumps(user)
             costs = []
             for name in args.apps.split(","):
-                few = counted(APPS[name], scenario, env, 0, Path(work))
-                many = counted(APPS[name], scenario, env, args.requests, Path(work))
+                few = counted(APPS[name], scenario, user, env, 0, Path(work))
+                many = counted(APPS[name], scenario, user, env, args.requests, Path(work))
                 costs.append((many - few) / args.requests)
             print(f"{scenario:8} " + " ".join(f"{cost / 1e6:11.2f}M" for cost in costs), flush=True)
 
