@@ -13,8 +13,8 @@ the settings (a setting that cannot work stops gunicorn with one line) and
 imports the app once; the workers it forks share those pages.
 """
 
-# First, before anything imports socket, ssl or threading: everything made from
-# here on (the app, its locks, its pools) is made for gevent. This is how
+# First, before anything creates a socket, a lock or an SSL context: everything
+# made from here on (the app, its locks, its pools) is made for gevent. This is how
 # gunicorn's documentation has preload_app work with gevent workers.
 from gevent import monkey
 
@@ -75,9 +75,10 @@ limit_request_line = 8190
 # Let the platform's router's X-Forwarded-* through only from itself.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-# The master imports the app once and the workers share its pages (about a
-# quarter less memory for two workers: docs/performance.md). Nothing in the
-# app opens a connection at import: each worker opens its own.
+# The master imports the app once and the workers share its pages (a fifth
+# less memory for two workers: docs/performance.md). Each worker opens its own
+# connections: the app keeps none open while it is built, and a forked process
+# starts with an empty database pool (taskapi/data/database.py).
 preload_app = True
 
 # gunicorn 27 opens a control socket at ~/.gunicorn/gunicorn.ctl by default,
@@ -90,8 +91,8 @@ control_socket_disable = True
 def pre_fork(server, worker):
     """Move what the master made so far out of the collector's reach.
 
-    A collection in a worker would otherwise write to every object it scans
-    (their reference counts and GC headers), copying the shared pages one by
-    one; frozen objects are never scanned (the gc module's documentation).
+    A collection in a worker would otherwise write to the GC header of every
+    object it scans, copying the shared pages one by one; frozen objects are
+    never scanned (the gc module's documentation).
     """
     gc.freeze()

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 30
 APPS = {"taskapi": "wsgi:app", "baseline": "bench.baseline:app"}
+BODY = b'{"title": "bench task"}'
 
 
 def environ_for(scenario: str, user: dict, origin: str) -> dict:
@@ -59,7 +60,7 @@ def environ_for(scenario: str, user: dict, origin: str) -> dict:
         "wsgi.run_once": False,
     }
     if scenario == "create":
-        environ |= {"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "23"}
+        environ |= {"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(BODY))}
     return environ
 
 
@@ -78,7 +79,7 @@ def drive(app_path: str, scenario: str, user: dict, origin: str, requests: int) 
         statuses.append(status)
 
     for _ in range(WARM_UP + requests):
-        environ = dict(template, **{"wsgi.input": io.BytesIO(b'{"title": "bench task"}')})
+        environ = dict(template, **{"wsgi.input": io.BytesIO(BODY)})
         for _chunk in app(environ, start_response):
             pass
     bad = [status for status in statuses if not status.startswith(("200", "201"))]

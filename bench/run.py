@@ -49,6 +49,7 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.databases import fresh_postgres_database, upgrade_with_cli
+from harness.gunicorn import worker_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -173,11 +174,6 @@ def gunicorn(app: str, env: dict, log: Path, config: str = "gunicorn.conf.py"):
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
-
-
-def worker_pids(master: int) -> list[int]:
-    result = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
-    return [int(pid) for pid in result.stdout.split()]
 
 
 def memory_mb(pid: int) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.gunicorn import gunicorn
+from harness.gunicorn import gunicorn, worker_pids
 
 
 def holders(port: int, workers: list[str]) -> Counter:
@@ -50,9 +50,7 @@ def main() -> None:
         gunicorn(f"sqlite:///{folder}/spread.sqlite3") as (base, process),
     ):
         port = int(base.rsplit(":", 1)[1])
-        workers = subprocess.run(
-            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=True
-        ).stdout.split()
+        workers = [str(pid) for pid in worker_pids(process.pid, at_least=2)]
         for round_number in range(1, args.rounds + 1):
             connections = [
                 http.client.HTTPConnection("127.0.0.1", port) for _ in range(args.connections)

@@ -49,6 +49,17 @@ def wait_for_port(
         time.sleep(0.05)
 
 
+def worker_pids(master: int, at_least: int = 0, timeout: float = 10) -> list[int]:
+    """The pids of ``master``'s workers, once there are ``at_least`` of them
+    (gunicorn forks them one after another)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if len(children) >= at_least or time.monotonic() > deadline:
+            return [int(pid) for pid in children]
+        time.sleep(0.05)
+
+
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
     """Send ``sig`` and wait for ``process`` to end; kill it past ``timeout`` seconds."""
     process.send_signal(sig)

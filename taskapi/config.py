@@ -321,7 +321,7 @@ def check_dispatcher_config(config: Mapping) -> None:
 
 def ca_file_problem(path: str) -> str | None:
     """Why TLS cannot verify against ``path`` (a PEM file, or a folder of them), or None."""
-    import ssl  # here: gunicorn's gevent workers patch ssl before the app is imported
+    import ssl  # here: only the dispatcher's settings need it
 
     try:
         if os.path.isdir(path):
@@ -421,7 +421,7 @@ def ca_bundle(environ: Mapping[str, str]) -> str | None:
         value = environ.get(name, "").strip()
         if value:
             return value
-    import ssl  # here: gunicorn's gevent workers patch ssl before the app is imported
+    import ssl  # here: only the dispatcher's settings need it
 
     # OpenSSL's own default file (Debian: a link to the system store), read without
     # the environment: only the mapping given here counts.

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from sqlalchemy import RowMapping, Select, bindparam, cast, null, select, true
 
 from .change_numbers import USERS
-from .database import connection
+from .database import statement_connection
 from .keyset import Keyset, Position, after_parameters
 from .retention import retention_cutoff
 from .tasks_table import NOT_IN_TRASH, READ_COLUMNS, TASKS, TOMBSTONES
@@ -75,7 +75,7 @@ def fetch_changes(user_id: str, position: Position | None, limit: int) -> Change
     statement = CHANGES if position is not None else FIRST_SYNC
     position = position or START
     parameters = {"user_id": user_id, "limit": limit + 1} | after_parameters(position)
-    with connection() as database:
+    with statement_connection() as database:
         rows = database.execute(statement, parameters).mappings().all()
     horizon = rows[0]["horizon"] if rows else 0  # no row: the user's row is gone
     if position.value > horizon + 1:

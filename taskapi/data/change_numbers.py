@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from .database import atomic, connection, transaction_state
+from .database import atomic, statement_connection, transaction_state
 from .models import User
 
 USERS = User.__table__
@@ -88,7 +88,7 @@ def execute_with_change_number(
 
 
 def rows_of(statement: Executable, parameters) -> list[RowMapping]:
-    with connection() as database:
+    with statement_connection() as database:
         return database.execute(statement, parameters).mappings().all()
 
 

@@ -1,11 +1,13 @@
 """The database policy, in one place: engine options, connection hooks, the statement
-time limit, ``connection()`` for a statement and ``atomic()`` for statements that
-must commit together (docs/design.md)."""
+time limit, ``statement_connection()`` for a statement and ``atomic()`` for
+statements that must commit together (docs/design.md)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,6 +41,7 @@ def init_database(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         engine = db.engine  # made by init_app; no connection is opened yet
+    forget_pool_after_fork(engine)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", configure_sqlite)
     else:
@@ -46,6 +49,20 @@ def init_database(app: Flask) -> None:
         event.listen(engine, "checkout", ping_if_idle)
         if timeout:
             listen_for_statement_timeout(engine, timeout)
+
+
+def forget_pool_after_fork(engine) -> None:
+    """A forked process (a gunicorn worker of the preloading master) starts with an
+    empty pool: a connection the parent opened stays the parent's (SQLAlchemy's
+    recipe for os.fork, ``dispose(close=False)``)."""
+    engine_ref = weakref.ref(engine)  # an app dropped (in the tests) lets its engine go
+
+    def forget() -> None:
+        engine = engine_ref()
+        if engine is not None:
+            engine.dispose(close=False)
+
+    os.register_at_fork(after_in_child=forget)
 
 
 REQUIRED_ENGINE_OPTIONS = {
@@ -120,13 +137,15 @@ def atomic() -> Iterator[None]:
 
 
 @contextmanager
-def connection() -> Iterator[Connection]:
-    """The connection to run a statement on.
+def statement_connection() -> Iterator[Connection]:
+    """The connection to run a read, or a write that stands alone, on.
 
     Inside a transaction (``atomic()``, or after the session began one), the
     session's, so the statement sees and joins what the transaction did.
     Otherwise one from the pool for just this statement: it commits by itself
-    (AUTOCOMMIT) and needs none of the session's bookkeeping.
+    (AUTOCOMMIT) and needs none of the session's bookkeeping. Either way a
+    request holds one connection at a time. Writes that belong together use
+    ``atomic()`` and the session's connection.
     """
     if db.session.registry.has() and db.session().in_transaction():
         yield db.session.connection()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Integer, RowMapping, Select, bindparam, tuple_
 
-from .database import connection
+from .database import statement_connection
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def fetch_page(
     whose rows carry the total (a scalar subquery, ``count_statement``'s), so
     a page costs one round trip; only an empty page after a cursor needs a second.
     """
-    with connection() as database:
+    with statement_connection() as database:
         segment = after.segment if after else 0
         rows: list = []
         while segment < order.segments and len(rows) <= limit:

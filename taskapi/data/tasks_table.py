@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, RowMapping, delete, insert, true
 
 from ..extensions import db
-from .database import connection
+from .database import statement_connection
 from .models import TASK_ID_MAX, Task, TaskTag, Tombstone, folded, utcnow
 
 TASKS = Task.__table__
@@ -28,7 +28,7 @@ IDS_PER_STATEMENT = 10_000
 
 def one_row(statement, parameters=None) -> RowMapping | None:
     """The first row of a statement, as a mapping of column names."""
-    with connection() as database:
+    with statement_connection() as database:
         return database.execute(statement, parameters).mappings().first()
 
 

@@ -120,14 +120,6 @@ def configure_logging(app: Flask) -> None:
         logger.addHandler(handler)
     # One line per event: not again through whatever the root logger has.
     logger.propagate = False
-    # What no line here shows (source file and line, thread names, the
-    # multiprocessing process name), and what the logging HOWTO's
-    # "Optimization" section says to switch off then: finding the caller
-    # alone walks the stack on every record. gunicorn's own lines show the
-    # process id, which stays.
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logMultiprocessing = False
 
 
 def start_request() -> None:

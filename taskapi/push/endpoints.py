@@ -88,6 +88,7 @@ NOT_PUBLIC_V6 = tuple(
     for network in (
         "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215): translated inside the network
         "::/96",  # IPv4-compatible (deprecated): the IPv4 address is anyone's
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT, RFC 7915): likewise
         "2001::/32",  # Teredo: tunnels to an IPv4 address
         "fec0::/10",  # site-local (deprecated); Python still calls it global
     )

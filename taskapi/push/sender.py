@@ -127,9 +127,10 @@ class CheckedHTTPSConnection(HTTPSConnection):
         return sock
 
     def shut(self) -> None:
-        if self.handle is not None:
+        handle = self.handle  # once: close() on the sending thread may clear it meanwhile
+        if handle is not None:
             with contextlib.suppress(OSError):  # closed already
-                self.handle.shutdown(socket.SHUT_RDWR)
+                handle.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         super().close()
@@ -232,10 +233,11 @@ class Sender:
                 return Outcome("failed", "pywebpush refused the subscription")
             response = error.response
         except requests.RequestException as error:
-            if not deadline.passed:
-                return self.outcome_of_error(error)
-        if deadline.passed:  # what came of the answer was cut short: as good as none
-            return Outcome("retry", f"no whole answer within {self.deadline:g} s")
+            if deadline.passed:  # the watchdog cut the answer short: as good as none
+                return Outcome("retry", f"no whole answer within {self.deadline:g} s")
+            return self.outcome_of_error(error)
+        # An answer that came back whole counts, even if the deadline passed just
+        # after it: retrying it would send the reminder twice.
         return outcome_of(response)
 
     def outcome_of_error(self, error: requests.RequestException) -> Outcome:

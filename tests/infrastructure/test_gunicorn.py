@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import signal
-import subprocess
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import create_engine, text
 
-from harness.gunicorn import call, gunicorn
+from harness.gunicorn import call, gunicorn, worker_pids
 
 from ..helpers import BACKENDS, fresh_database, make_token
 
@@ -45,15 +44,7 @@ def test_gunicorn_serves_the_api(server):
 
 def test_gunicorn_reads_web_concurrency(server):
     _base, process = server
-    deadline = time.monotonic() + 10  # workers are spawned one after another
-    while True:
-        workers = subprocess.run(
-            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
-        ).stdout.split()
-        if len(workers) >= 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert len(workers) == 2
+    assert len(worker_pids(process.pid, at_least=2)) == 2
 
 
 def test_logs_are_json_lines_without_tokens(tmp_path):
@@ -263,10 +254,28 @@ def test_workers_share_only_the_listening_socket(tmp_path, backend):
                     pool.map(lambda _: call(f"{base}/api/forked/tasks", token=token)[0], range(40))
                 )
             assert set(statuses) == {200}
-            workers = subprocess.run(
-                ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
-            ).stdout.split()
+            workers = worker_pids(process.pid, at_least=2)
             listening = listening_inodes(urllib.parse.urlsplit(base).port)
             assert socket_inodes(process.pid) == listening
-            own = [socket_inodes(int(worker)) - listening for worker in workers]
-            assert len(own) == 2 and own[0] and own[1] and not own[0] & own[1]
+            first, second = (socket_inodes(worker) - listening for worker in workers)
+            assert not first & second
+
+
+def test_a_worker_that_dies_is_replaced_and_reaped(tmp_path):
+    """gunicorn's master (gevent-patched, as gunicorn.conf.py has it) forks a new
+    worker from the preloaded app when one is killed, and leaves no zombie."""
+    with (
+        fresh_database("sqlite", tmp_path) as database_url,
+        gunicorn(database_url) as (base, process),
+    ):
+        workers = set(worker_pids(process.pid, at_least=2))
+        killed = min(workers)
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while killed in (now := set(worker_pids(process.pid))) or len(now) < 2:
+            assert time.monotonic() < deadline, f"workers {now} after killing {killed}"
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{killed}")  # reaped, not a zombie
+        token = make_token("survivor")
+        statuses = {call(f"{base}/api/survivor/tasks", token=token)[0] for _ in range(20)}
+        assert statuses == {200}

@@ -29,7 +29,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from harness.gunicorn import call, gunicorn
+from harness.gunicorn import call, gunicorn, worker_pids
 from harness.nginx import available as nginx_available
 from harness.nginx import balancer
 from harness.pgbouncer import pgbouncer
@@ -202,11 +202,6 @@ def test_an_etag_from_one_instance_works_on_the_other(cluster):
     stale = call(f"{first}{task_url}", "PATCH", {"title": "v3"}, token, headers={"If-Match": etag})
     assert stale[0] == 412
     assert json.loads(call(f"{second}{task_url}", token=token)[2])["title"] == "v2"
-
-
-def worker_pids(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text()
-    return [int(pid) for pid in children.split()]
 
 
 CLIENTS = 8

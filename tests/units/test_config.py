@@ -177,7 +177,7 @@ def test_settings_are_parsed(tmp_path):
     assert load_config({}, str(tmp_path))["DATABASE_STATEMENT_TIMEOUT"] == 5
 
 
-def startup_warnings(environ, log_records, make_app) -> list[str]:
+def warnings_at_startup(environ, log_records, make_app) -> list[str]:
     environ.setenv("APP_ENV", "production")
     environ.setenv("BETTER_AUTH_SECRET", STRONG_SECRET)
     make_app()
@@ -187,14 +187,14 @@ def startup_warnings(environ, log_records, make_app) -> list[str]:
 def test_a_trailing_slash_in_cors_origins_is_dropped_with_a_warning(environ, log_records, make_app):
     environ.setenv("CORS_ORIGINS", "https://app.example.com/")
     environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
-    (warning,) = startup_warnings(environ, log_records, make_app)
+    (warning,) = warnings_at_startup(environ, log_records, make_app)
     assert "CORS_ORIGINS" in warning and "'https://app.example.com'" in warning
 
 
 def test_in_memory_limits_with_several_workers_warn(environ, log_records, make_app):
     environ.setenv("WEB_CONCURRENCY", "4")
     environ.delenv("RATELIMIT_STORAGE_URI", raising=False)
-    (warning,) = startup_warnings(environ, log_records, make_app)
+    (warning,) = warnings_at_startup(environ, log_records, make_app)
     assert "RATELIMIT_STORAGE_URI" in warning and "WEB_CONCURRENCY=4" in warning
 
 
@@ -208,7 +208,7 @@ def test_in_memory_limits_do_not_warn_in_development(environ, log_records, make_
 
 def test_unreachable_limit_storage_warns(environ, log_records, make_app):
     environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:1/0")
-    (warning,) = startup_warnings(environ, log_records, make_app)
+    (warning,) = warnings_at_startup(environ, log_records, make_app)
     assert "RATELIMIT_STORAGE_URI cannot be reached" in warning
 
 
@@ -216,11 +216,11 @@ def test_a_jwks_without_issuer_and_audience_warns(environ, log_records, make_app
     environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
     environ.setenv("JWT_JWKS_URL", "https://auth.example.com/api/auth/jwks")
     environ.delenv("BETTER_AUTH_URL", raising=False)
-    (warning,) = startup_warnings(environ, log_records, make_app)
+    (warning,) = warnings_at_startup(environ, log_records, make_app)
     assert "JWT_JWKS_URL" in warning and "issuer and audience" in warning
 
 
 def test_a_sound_configuration_starts_without_warnings(environ, log_records, make_app):
     environ.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
     environ.setenv("CORS_ORIGINS", "https://app.example.com")
-    assert startup_warnings(environ, log_records, make_app) == []
+    assert warnings_at_startup(environ, log_records, make_app) == []

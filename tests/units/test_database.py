@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import flask_migrate
 import pytest
 from sqlalchemy import event, func, insert, select, text
@@ -100,3 +102,18 @@ def test_foreign_keys_are_on_after_migrating_sqlite(make_app, tmp_path):
     with app.app_context():
         flask_migrate.upgrade()  # runs with foreign keys off, on a pooled connection
         assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_a_forked_process_starts_with_an_empty_pool(app):
+    """A gunicorn worker forked from the preloading master never shares a
+    connection the master opened: it would be two processes on one socket."""
+    with app.app_context():
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        assert db.engine.pool.checkedin() == 1
+        child = os.fork()
+        if child == 0:  # the child: exit status 0 only with nothing inherited in the pool
+            os._exit(0 if db.engine.pool.checkedin() == 0 else 1)
+        _pid, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert db.engine.pool.checkedin() == 1  # the parent's stays usable

@@ -97,6 +97,7 @@ def test_unusable_host_settings_are_refused(raw):
         ("fcm.googleapis.com", "2002:a00:1::1", False),  # 6to4 of 10.0.0.1
         ("fcm.googleapis.com", "2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
         ("fcm.googleapis.com", "::ffff:10.0.0.1", False),  # IPv4-mapped
+        ("fcm.googleapis.com", "::ffff:0:a00:1", False),  # IPv4-translated (SIIT) 10.0.0.1
         ("fcm.googleapis.com", "::a00:1", False),  # IPv4-compatible (deprecated)
         ("fcm.googleapis.com", "::8.8.8.8", False),
         ("fcm.googleapis.com", "2001:0:4136:e378:8000:63bf:f5ff:fffe", False),  # Teredo
