@@ -160,6 +160,8 @@ TRANSACTION_STATE = "taskapi.transaction_state"
 
 def transaction_state() -> dict | None:
     """What the current ``atomic()`` block remembers until it ends; None outside one."""
+    if not db.session.registry.has():
+        return None  # no session yet, so no block: and none is made just to ask
     return db.session().info.get(TRANSACTION_STATE)
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import sys
 import time
 import traceback
-import uuid
 
 from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
@@ -104,7 +104,7 @@ class RequestIdFilter(logging.Filter):
     """Adds the current request's id to every record logged during it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if has_request_context() and not hasattr(record, "request_id"):
+        if not hasattr(record, "request_id") and has_request_context():
             record.request_id = g.get("request_id")
         return True
 
@@ -125,22 +125,28 @@ def configure_logging(app: Flask) -> None:
 def start_request() -> None:
     g.started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if SANE_REQUEST_ID.fullmatch(incoming) else new_request_id()
+
+
+def new_request_id() -> str:
+    """32 random hex digits: as unique as a UUID4's, without building a UUID."""
+    return os.urandom(16).hex()
 
 
 def finish_request(response: Response) -> Response:
-    request_id = g.get("request_id") or uuid.uuid4().hex
+    request_id = g.get("request_id") or new_request_id()
     response.headers[REQUEST_ID_HEADER] = request_id
+    method, path, status = request.method, request.path, response.status_code
     access_log.info(
         "%s %s %s",
-        request.method,
-        request.path,
-        response.status_code,
+        method,
+        path,
+        status,
         extra={
             "request_id": request_id,
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
+            "method": method,
+            "path": path,
+            "status": status,
             "duration_ms": round(
                 (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2
             ),

@@ -110,10 +110,11 @@ def test_a_forked_process_starts_with_an_empty_pool(app):
     with app.app_context():
         with db.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        assert db.engine.pool.checkedin() == 1
+        pooled = db.engine.pool.checkedin()
+        assert pooled >= 1
         child = os.fork()
         if child == 0:  # the child: exit status 0 only with nothing inherited in the pool
             os._exit(0 if db.engine.pool.checkedin() == 0 else 1)
         _pid, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
-        assert db.engine.pool.checkedin() == 1  # the parent's stays usable
+        assert db.engine.pool.checkedin() == pooled  # the parent's stay usable
