@@ -19,6 +19,7 @@ valgrind (Debian package) and PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import logging
@@ -72,6 +73,7 @@ def drive(app_path: str, scenario: str, user: dict, origin: str, requests: int) 
     for handler in logging.getLogger("taskapi").handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.stream = open(os.devnull, "w")  # noqa: SIM115
+    gc.freeze()  # as gunicorn.conf.py's master does before it forks the workers
     template = environ_for(scenario, user, origin)
     statuses = []
 
