@@ -75,7 +75,8 @@ class Deadline:
     """
 
     def __init__(self, seconds: float):
-        self.passed = False
+        self.passed = False  # it cut the push short
+        self.answered = False  # the whole answer came first
         self.connection: CheckedHTTPSConnection | None = None
         self.lock = threading.Lock()
         self.timer = threading.Timer(seconds, self.expire)
@@ -94,15 +95,29 @@ class Deadline:
 
     def expire(self) -> None:
         with self.lock:
+            if self.answered:
+                return  # too late to cut anything: the push has its answer
             self.passed = True
             if self.connection is not None:
                 self.connection.shut()
+
+    def answer_read(self) -> None:
+        with self.lock:
+            self.answered = True
+            self.connection = None
 
     def watch(self, connection: CheckedHTTPSConnection) -> None:
         with self.lock:
             self.connection = connection
             if self.passed:
                 connection.shut()
+
+
+def answer_read() -> None:
+    """The current push has its whole answer: its deadline no longer counts."""
+    deadline = getattr(pushing, "deadline", None)
+    if deadline is not None:
+        deadline.answer_read()
 
 
 def watch(connection: CheckedHTTPSConnection) -> None:
@@ -175,6 +190,7 @@ class NoRedirectSession(requests.Session):
         except (HTTPError, OSError) as error:
             response.close()
             raise requests.ConnectionError(error, response=response) from None
+        answer_read()
         if len(body) > ANSWER_MAX_BYTES:
             response.close()  # not worth reading to its end: the connection goes
         response._content = body[:ANSWER_MAX_BYTES]  # what pywebpush reads as .text
@@ -233,11 +249,14 @@ class Sender:
                 return Outcome("failed", "pywebpush refused the subscription")
             response = error.response
         except requests.RequestException as error:
-            if deadline.passed:  # the watchdog cut the answer short: as good as none
-                return Outcome("retry", f"no whole answer within {self.deadline:g} s")
-            return self.outcome_of_error(error)
-        # An answer that came back whole counts, even if the deadline passed just
-        # after it: retrying it would send the reminder twice.
+            if not deadline.passed:
+                return self.outcome_of_error(error)
+        # Cut short, even if what came looks like an answer (a status line cut off
+        # after its code, then the end of the connection): as good as none. The
+        # deadline counts only until the whole answer is in (answer_read), so one
+        # that came whole is never retried, which would send the reminder twice.
+        if deadline.passed:
+            return Outcome("retry", f"no whole answer within {self.deadline:g} s")
         return outcome_of(response)
 
     def outcome_of_error(self, error: requests.RequestException) -> Outcome:

@@ -21,7 +21,7 @@ from taskapi.config import (
     public_key_of,
 )
 from taskapi.push.endpoints import endpoint_problem, peer_allowed
-from taskapi.push.sender import audience
+from taskapi.push.sender import Deadline, audience
 
 HOSTS = parse_push_hosts("fcm.googleapis.com, push.example.com:8443, 127.0.0.1, [::1]")
 
@@ -251,3 +251,13 @@ def test_web_workers_never_load_the_sending_side(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_deadline_that_runs_out_after_the_whole_answer_cuts_nothing():
+    """The timer firing between the answer's last byte and its cancel would
+    otherwise have a push the service took retried: the reminder twice."""
+    answered, cut = Deadline(60), Deadline(60)
+    answered.answer_read()
+    answered.expire()
+    cut.expire()
+    assert (answered.passed, cut.passed) == (False, True)
